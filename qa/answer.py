@@ -1,0 +1,124 @@
+"""Answer a question from retrieved passages: prompt, generate (or extract), verify citations."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .chunking import sentence_spans
+from .citations import is_refusal, render, verify
+from .embeddings import Embedder
+from .lexical import LexicalIndex, terms
+from .llm import LLM, Extractive, Messages
+from .prompts import REFUSAL, neutralise, render as render_prompt
+from .records import Answer, Passage, Sentence, Timings
+from .retrieval import Filters, retrieve
+from .store import Store
+
+EXTRACTIVE_THRESHOLD = 0.45  # below this, the best sentence does not answer the question
+_CITED = re.compile(r"\[\d+\]")
+
+
+@dataclass(frozen=True)
+class AskOptions:
+    budget: int = 1000
+    k: int = 40
+    per_article: int = 3
+    filters: Filters = Filters()
+    mode: str = "hybrid"
+    max_tokens: int = 320
+    temperature: float = 0.0
+    max_sentences: int = 3
+
+
+def build_messages(question: str, passages: Sequence[Passage], max_sentences: int = 3) -> Messages:
+    """Numbered passages inside delimiters the articles cannot know (a per-request tag)."""
+    digest = hashlib.sha1((question + "".join(p.text for p in passages)).encode()).hexdigest()[:6]
+    tag = f"passage-{digest}"
+    blocks = [render_prompt("passage", tag=tag, number=p.number, title=neutralise(p.title, tag),
+                            source=neutralise(p.source, tag), date=p.date or "undated", text=neutralise(p.text, tag))
+              for p in passages]
+    system = render_prompt("answer_system", refusal=REFUSAL, max_sentences=max_sentences)
+    user = render_prompt("answer_user", tag=tag, passages="\n\n".join(blocks), question=" ".join(question.split()))
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def extract(question: str, passages: Sequence[Passage], embedder: Embedder, limit: int = 2,
+            threshold: float = EXTRACTIVE_THRESHOLD) -> list[Sentence]:
+    """The best supporting sentences, each cited; [] when none is relevant enough."""
+    units = [(p.number, p.text[a:b]) for p in passages for a, b in sentence_spans(p.text)]
+    units = [(n, s) for n, s in units if len(s.split()) >= 4]
+    if not units:
+        return []
+    qterms = set(terms(question))
+    dense = embedder.embed([s for _, s in units]) @ embedder.embed([question])[0]
+    lexical = np.array([len(qterms & set(terms(s))) / max(1, len(qterms)) for _, s in units])
+    score = 0.6 * dense + 0.4 * lexical
+    picked: list[Sentence] = []
+    for j in np.argsort(-score)[:limit]:
+        if score[j] < threshold:
+            break
+        picked.append(Sentence(units[j][1], (units[j][0],), True, round(float(score[j]), 3)))
+    return picked
+
+
+def answer(question: str, passages: Sequence[Passage], *, llm: LLM, embedder: Embedder,
+           options: AskOptions = AskOptions(), on_token: Callable[[str], None] | None = None) -> Answer:
+    """Generate (or extract) an answer and verify every citation in it."""
+    t0 = time.perf_counter()
+    timings = Timings()
+    passages = list(passages)
+    if not passages:
+        return Answer(question, REFUSAL, [], [], llm.name, refused=True, timings=timings)
+    if isinstance(llm, Extractive):
+        sentences = extract(question, passages, embedder)
+        timings.total_ms = (time.perf_counter() - t0) * 1000
+        if not sentences:
+            return Answer(question, REFUSAL, [], passages, llm.name, refused=True, timings=timings)
+        return Answer(question, render(sentences), sentences, passages, llm.name, timings=timings)
+
+    messages = build_messages(question, passages, options.max_sentences)
+    pieces: list[str] = []
+    first = None
+    for piece in llm.stream(messages, max_tokens=options.max_tokens, temperature=options.temperature):
+        if first is None:
+            first = time.perf_counter()
+        pieces.append(piece)
+        if on_token:
+            on_token(piece)
+    end = time.perf_counter()
+    raw = "".join(pieces)
+    timings.prompt_tokens = llm.usage.prompt_tokens
+    timings.completion_tokens = llm.usage.completion_tokens
+    timings.first_token_ms = ((first or end) - t0) * 1000
+    timings.generation_ms = (end - (first or end)) * 1000
+    timings.total_ms = (end - t0) * 1000
+    incomplete = not llm.usage.finished
+
+    if is_refusal(raw) and not _CITED.search(raw):
+        return Answer(question, REFUSAL, [], passages, llm.name, refused=True, incomplete=incomplete, timings=timings)
+    sentences = verify(raw, passages, embedder)
+    if not any(s.supported for s in sentences):
+        evidence = extract(question, passages, embedder)
+        if not evidence:
+            return Answer(question, REFUSAL, [], passages, llm.name, refused=True,
+                          fallback="the model's answer was not supported by the passages", timings=timings)
+        return Answer(question, render(evidence), evidence, passages, llm.name, incomplete=incomplete,
+                      fallback="the model's answer was not supported by the passages; showing the best evidence instead",
+                      timings=timings)
+    return Answer(question, render(sentences), sentences, passages, llm.name, incomplete=incomplete, timings=timings)
+
+
+def ask(question: str, *, store: Store, embedder: Embedder, index: LexicalIndex, llm: LLM,
+        options: AskOptions = AskOptions(), on_token: Callable[[str], None] | None = None) -> Answer:
+    """Retrieve, then answer: the whole `qa ask` pipeline."""
+    found = retrieve(question, store=store, embedder=embedder, index=index, budget=options.budget, k=options.k,
+                     per_article=options.per_article, filters=options.filters, mode=options.mode)
+    result = answer(question, found.passages, llm=llm, embedder=embedder, options=options, on_token=on_token)
+    result.timings.retrieval_ms = found.ms
+    return result

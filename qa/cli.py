@@ -1,0 +1,302 @@
+"""The composition root: read settings once, build the pieces, call the core, render the result.
+
+Exit codes: 0 success; 1 an error, or some inputs failed; 2 bad usage; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator, List, Optional
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from . import __version__, views
+from .errors import QAError, UsageError
+from .settings import Settings, load_settings, prepare_environment
+
+app = typer.Typer(help="Ask cited questions of your news articles, offline.", no_args_is_help=True,
+                  add_completion=False, pretty_exceptions_enable=False, rich_markup_mode="rich")
+out = Console()
+err = Console(stderr=True)
+
+
+@dataclass
+class Context:
+    overrides: dict
+
+    def settings(self, **more: object) -> Settings:
+        settings = load_settings({**self.overrides, **{k: v for k, v in more.items() if v is not None}})
+        prepare_environment(settings)
+        return settings
+
+
+@contextmanager
+def reported() -> Iterator[None]:
+    """Turn QAError into one red line and an exit code; Ctrl-C into exit 130."""
+    try:
+        yield
+    except QAError as exc:
+        views.error(err, str(exc))
+        raise typer.Exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("[yellow]Interrupted.[/yellow]")
+        raise typer.Exit(130)
+
+
+def _embedder(settings: Settings):
+    from .embeddings import make_embedder
+
+    return make_embedder(settings.embedder, settings.threads)
+
+
+def _store(settings: Settings, embedder=None):
+    from .store import Store
+
+    import os
+
+    return Store(settings.home, settings.collection, embedder.name if embedder else None,
+                 embedder.dimension if embedder else 0, chroma_url=os.environ.get("QA_CHROMA_URL", ""))
+
+
+def _llm(settings: Settings):
+    from .llm import make_llm
+
+    progress = Progress(TextColumn("Assembling the local model (first use only)"), BarColumn(), DownloadColumn(),
+                        console=err, transient=True)
+    task = None
+
+    def on_progress(done: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            progress.start()
+            task = progress.add_task("model", total=total)
+        progress.update(task, completed=done)
+
+    try:
+        return make_llm(settings.resolved_llm(), models_dir=settings.models_dir, threads=settings.threads,
+                        timeout=settings.timeout, on_progress=on_progress)
+    finally:
+        if task is not None:
+            progress.stop()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    home: Optional[str] = typer.Option(None, "--home", help="Data directory (default: QA_HOME or the user data dir)."),
+    collection: Optional[str] = typer.Option(None, "--collection", "-c", help="Collection to use (default: articles)."),
+    embedder: Optional[str] = typer.Option(None, "--embedder", help="minilm (offline default) or openai:MODEL."),
+    version: bool = typer.Option(False, "--version", help="Show the version and exit."),
+) -> None:
+    """qa: ingest news articles, then ask questions and get answers with verified citations."""
+    if version:
+        out.print(f"qa {__version__}")
+        raise typer.Exit()
+    ctx.obj = Context({"home": home, "collection": collection, "embedder": embedder})
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    paths: List[str] = typer.Argument(..., help="Files, folders (recursive) or glob patterns."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Add articles (.txt .md .html .json .jsonl) to the store; unchanged ones are skipped."""
+    from .ingest import ingest as run_ingest, open_index
+
+    with reported():
+        settings = ctx.obj.settings()
+        embedder = _embedder(settings)
+        store = _store(settings, embedder)
+        from .lexical import LexicalIndex
+
+        index = LexicalIndex(settings.home / "bm25" / store.name)
+        index.load()
+        quiet = as_json or not err.is_terminal
+        progress = Progress(TextColumn("[bold]Ingesting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            TextColumn("{task.description}"), console=err, disable=quiet)
+        with progress:
+            task = progress.add_task("", total=None)
+
+            def on_progress(done: int, what: str) -> None:
+                progress.update(task, completed=done, description=what[-40:])
+
+            report = run_ingest(paths, store=store, embedder=embedder, index=index,
+                                chunk_tokens=settings.chunk_tokens, overlap=settings.chunk_overlap,
+                                max_bytes=settings.max_file_mb * 1_000_000, on_progress=on_progress)
+        if as_json:
+            out.print_json(json.dumps(views.ingest_json(report)))
+        else:
+            for line in views.ingest_problems(report):
+                err.print(line)
+            out.print(views.ingest_summary(report))
+        if report.interrupted:
+            err.print("[yellow]Interrupted: finished articles are saved; run the same command again to finish.[/yellow]")
+            raise typer.Exit(130)
+        if report.failed:
+            raise typer.Exit(1)
+
+
+@app.command()
+def ask(
+    ctx: typer.Context,
+    question: str = typer.Argument(..., help="Your question, in quotes."),
+    llm: Optional[str] = typer.Option(None, "--llm", help="local | openai:MODEL | extractive (default: local, or openai when configured)."),
+    budget: Optional[int] = typer.Option(None, "--budget", help="Context tokens sent to the model (default: 1000)."),
+    k: Optional[int] = typer.Option(None, "--k", help="Candidates from each retriever (default: 40)."),
+    source: str = typer.Option("", "--source", help="Only articles from this source."),
+    since: str = typer.Option("", "--since", help="Only articles dated on or after YYYY-MM-DD."),
+    until: str = typer.Option("", "--until", help="Only articles dated on or before YYYY-MM-DD."),
+    mode: str = typer.Option("hybrid", "--mode", help="hybrid | dense | bm25."),
+    as_json: bool = typer.Option(False, "--json", help="Print answer, citations and timings as JSON."),
+) -> None:
+    """Answer a question from your articles, every sentence cited, or say it does not know."""
+    from .answer import AskOptions, ask as run_ask
+    from .ingest import open_index
+    from .loaders import normalise_date
+    from .retrieval import Filters
+
+    with reported():
+        if mode not in ("hybrid", "dense", "bm25"):
+            raise UsageError(f"--mode must be hybrid, dense or bm25, not {mode!r}.")
+        for name, value in (("--since", since), ("--until", until)):
+            if value and not normalise_date(value):
+                raise UsageError(f"{name} needs a date like 2024-02-26, not {value!r}.")
+        settings = ctx.obj.settings(llm=llm, budget=budget, k=k)
+        embedder = _embedder(settings)
+        store = _store(settings, embedder)
+        if store.chunk_count() == 0:
+            raise QAError("The store is empty: add articles first with `qa ingest PATH`.")
+        index = open_index(store)
+        model = _llm(settings)
+        options = AskOptions(budget=settings.budget, k=settings.k, per_article=settings.per_article,
+                             filters=Filters(source, normalise_date(since), normalise_date(until)), mode=mode,
+                             max_tokens=settings.max_answer_tokens, temperature=settings.temperature)
+        if as_json or not out.is_terminal:
+            result = run_ask(question, store=store, embedder=embedder, index=index, llm=model, options=options)
+        else:
+            streamed: list[str] = []
+            with Live(console=out, refresh_per_second=10, transient=True) as live:
+                def on_token(piece: str) -> None:
+                    streamed.append(piece)
+                    live.update(views.Markdown("".join(streamed)))
+
+                result = run_ask(question, store=store, embedder=embedder, index=index, llm=model, options=options,
+                                 on_token=on_token)
+        if as_json:
+            out.print_json(json.dumps(views.answer_json(result)))
+            return
+        out.print(views.answer_view(result))
+        if result.cited:
+            out.print(views.sources_panel(result.cited))
+        elif result.refused and result.passages:
+            out.print(views.sources_panel(result.passages[:3], title="Closest passages (they do not answer it)"))
+        out.print(views.timings_line(result))
+
+
+@app.command()
+def sources(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    """List the articles in the store: title, source, date, chunks."""
+    with reported():
+        store = _store(ctx.obj.settings())
+        articles = store.articles()
+        if as_json:
+            out.print_json(json.dumps([views.article_json(a) for a in articles]))
+        elif not articles:
+            out.print("No articles yet: add some with `qa ingest PATH`.")
+        else:
+            out.print(views.sources_table(articles))
+
+
+@app.command()
+def remove(
+    ctx: typer.Context,
+    ids: List[str] = typer.Argument(None, help="Article ids (or unique prefixes, as `qa sources` shows them)."),
+    all_: bool = typer.Option(False, "--all", help="Remove every article in the collection."),
+) -> None:
+    """Remove articles (their chunks, vectors and index entries)."""
+    from .ingest import open_index
+
+    with reported():
+        settings = ctx.obj.settings()
+        store = _store(settings)
+        known = [a.article.id for a in store.articles()]
+        if all_:
+            chosen = known
+        elif ids:
+            chosen = []
+            for raw in ids:
+                matches = [k for k in known if k.startswith(raw)]
+                if len(matches) != 1:
+                    raise UsageError(f"{raw!r} matches {len(matches)} articles; give a longer id (see `qa sources`).")
+                chosen.append(matches[0])
+        else:
+            raise UsageError("Name the articles to remove (ids from `qa sources`), or pass --all.")
+        with store.write_lock():
+            removed = store.remove(chosen)
+            open_index(store)
+        out.print(f"Removed {removed} article(s).")
+
+
+@app.command()
+def stats(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    """Counts for the collection: articles, chunks, vectors, sources, dates."""
+    with reported():
+        settings = ctx.obj.settings()
+        store = _store(settings)
+        articles = store.articles()
+        dates = sorted(a.article.date for a in articles if a.article.date)
+        data = {"collection": store.name, "home": str(settings.home), "articles": len(articles),
+                "chunks": store.chunk_count(), "vectors": store.vector_count(), "embedder": store.embedder,
+                "sources": len({a.article.source for a in articles}),
+                "first_date": dates[0] if dates else None, "last_date": dates[-1] if dates else None,
+                "undated": sum(1 for a in articles if not a.article.date)}
+        if as_json:
+            out.print_json(json.dumps(data))
+        else:
+            for key, value in data.items():
+                out.print(f"[bold]{key:>11}[/bold]  {value}")
+
+
+@app.command()
+def doctor(
+    ctx: typer.Context,
+    check: bool = typer.Option(False, "--check", help="Also check the store's consistency; exit 1 if not."),
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """Show each component of the offline stack: present, ready, version, where its data lives."""
+    from dataclasses import asdict
+
+    from .doctor import stack_checks, store_checks
+    from .ingest import open_index
+    from .lexical import LexicalIndex
+
+    with reported():
+        settings = ctx.obj.settings()
+        results = {"stack": stack_checks(settings)}
+        if check:
+            store = _store(settings)
+            index = LexicalIndex(settings.home / "bm25" / store.name)
+            index.load()
+            results["store"] = store_checks(store, index)
+        if as_json:
+            out.print_json(json.dumps({k: [asdict(c) for c in v] for k, v in results.items()}))
+        else:
+            for name, checks in results.items():
+                out.print(views.checks_table(checks, f"{name}: {settings.collection}" if name == "store" else name))
+        if check and not all(c.ok for c in results["store"]):
+            raise typer.Exit(1)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("[yellow]Interrupted.[/yellow]")
+        sys.exit(130)

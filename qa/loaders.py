@@ -1,0 +1,268 @@
+"""Turn files into Articles: text, Markdown, HTML (trafilatura) and JSON / JSON lines.
+
+Every problem with one file or one record becomes a `LoadProblem` with a one-line reason;
+it never stops the other files from loading.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import urlparse
+
+from .records import Article
+
+SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl", ".ndjson"}
+
+
+@dataclass(frozen=True)
+class LoadProblem:
+    origin: str
+    reason: str
+    fatal: bool = True  # False: a warning, the article was still loaded
+
+
+@dataclass
+class Loaded:
+    articles: list[Article]
+    problems: list[LoadProblem]
+
+
+def article_id(text: str) -> str:
+    """A stable id from the normalised content: the same words give the same id."""
+    norm = " ".join(unicodedata.normalize("NFKC", text).lower().split())
+    return hashlib.sha256(norm.encode("utf-8")).hexdigest()[:16]
+
+
+def normalise_date(raw: object) -> str:
+    """An ISO date (YYYY-MM-DD) from the usual shapes news metadata comes in, else ""."""
+    if not raw:
+        return ""
+    text = str(raw).strip()
+    m = re.match(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})", text)
+    if m:
+        y, mo, d = (int(g) for g in m.groups())
+        try:
+            return datetime(y, mo, d).date().isoformat()
+        except ValueError:
+            return ""
+    for parse in (lambda t: datetime.fromisoformat(t.replace("Z", "+00:00")), parsedate_to_datetime):
+        try:
+            return parse(text).date().isoformat()
+        except (TypeError, ValueError, IndexError):
+            pass
+    for fmt in ("%B %d, %Y", "%b %d, %Y", "%d %B %Y", "%d %b %Y", "%b. %d, %Y"):
+        try:
+            return datetime.strptime(text, fmt).date().isoformat()
+        except ValueError:
+            pass
+    return ""
+
+
+def source_from_url(url: str) -> str:
+    host = urlparse(url).netloc.lower()
+    return host[4:] if host.startswith("www.") else host
+
+
+def make_article(text: str, *, title: str = "", source: str = "", date: object = "", url: str = "",
+                 author: str = "", origin: str = "") -> Article:
+    text = clean_text(text)
+    title = " ".join(title.split()) or _first_line(text)
+    first, _, rest = text.partition("\n")
+    if title and first.strip() == title and rest.strip():
+        text = rest.strip()  # the headline repeated as the first line of the body
+    return Article(id=article_id(text), text=text, title=title[:300], source=source or source_from_url(url),
+                   date=normalise_date(date), url=url, author=author, origin=origin)
+
+
+def clean_text(text: str) -> str:
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
+    lines = [" ".join(line.split()) for line in text.split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def _first_line(text: str) -> str:
+    line = text.split("\n", 1)[0]
+    return line if len(line) <= 200 else line[:200].rsplit(" ", 1)[0] + "…"
+
+
+class _Skip(Exception):
+    """A whole file cannot be loaded; the message says why."""
+
+
+def read_text(path: Path, max_bytes: int) -> tuple[str, str]:
+    """The text of a file and a warning ("" if none); raises _Skip for unusable files."""
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise _Skip(f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit (raise QA_MAX_FILE_MB to allow it)")
+        data = path.read_bytes()
+    except PermissionError:
+        raise _Skip("cannot read file: permission denied")
+    except OSError as exc:
+        raise _Skip(f"cannot read file: {exc.strerror or exc}")
+    if not data.strip():
+        raise _Skip("file is empty")
+    if b"\x00" in data[:8192]:
+        raise _Skip("binary file, not text (expected .txt, .md, .html or .json lines)")
+    try:
+        return data.decode("utf-8-sig"), ""
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252"), "not UTF-8: read as Windows-1252"
+    except UnicodeDecodeError:
+        raise _Skip("not UTF-8 text and not Windows-1252 either; convert it with `iconv -t UTF-8`")
+
+
+def _front_matter(text: str) -> tuple[dict[str, str], str]:
+    m = re.match(r"^---\s*\n(.*?)\n---\s*\n", text, re.S)
+    if not m:
+        return {}, text
+    meta = {}
+    for line in m.group(1).splitlines():
+        if ":" in line:
+            key, value = line.split(":", 1)
+            meta[key.strip().lower()] = value.strip().strip("\"'")
+    return meta, text[m.end():]
+
+
+def _header_lines(text: str) -> tuple[dict[str, str], str]:
+    """`Source: X` / `Date: Y` lines near the top of a plain text file, after a title line."""
+    lines = text.split("\n")
+    meta: dict[str, str] = {}
+    body_from = 0
+    for i, line in enumerate(lines[:8]):
+        m = re.match(r"^(title|source|date|url|author|by)\s*:\s*(.+)$", line.strip(), re.I)
+        if m:
+            meta[m.group(1).lower()] = m.group(2).strip()
+            body_from = i + 1
+        elif line.strip() and i == 0:
+            meta.setdefault("title", line.strip()) if len(line) < 200 else None
+    if "title" in meta and body_from == 0 and not any(k in meta for k in ("source", "date")):
+        return {}, text  # a first line alone is no header: keep it in the text
+    if body_from == 0 and "title" in meta:
+        body_from = 1
+    return meta, "\n".join(lines[body_from:])
+
+
+def load_plain(text: str, origin: str) -> Article:
+    meta, body = _front_matter(text)
+    if not meta:
+        meta, body = _header_lines(text)
+    if not body.strip():
+        raise _Skip("no article text after the header")
+    return make_article(body, title=meta.get("title", ""), source=meta.get("source", ""),
+                        date=meta.get("date", ""), url=meta.get("url", ""),
+                        author=meta.get("author", meta.get("by", "")), origin=origin)
+
+
+def load_html(html: str, origin: str) -> Article:
+    import trafilatura
+
+    try:
+        doc = trafilatura.bare_extraction(html, with_metadata=True, include_comments=False,
+                                          favor_precision=True, as_dict=False)
+    except Exception as exc:  # trafilatura raises assorted parser errors on hostile markup
+        raise _Skip(f"HTML could not be parsed ({exc.__class__.__name__})")
+    text = getattr(doc, "text", None) if doc is not None else None
+    if not text or len(text.split()) < 5:
+        raise _Skip("no article text found in the HTML")
+    return make_article(text, title=doc.title or "", source=doc.sitename or "", date=doc.date or "",
+                        url=doc.url or "", author=doc.author or "", origin=origin)
+
+
+def _record_articles(record: object, origin: str) -> Iterator[Article]:
+    """A JSON record is one article, or a RealTimeQA `{search_result: [...]}` line of several."""
+    if not isinstance(record, dict):
+        raise _Skip("expected a JSON object")
+    if isinstance(record.get("search_result"), list):
+        for n, item in enumerate(record["search_result"]):
+            if isinstance(item, dict):
+                yield from _record_articles(item, f"{origin}[{n}]")
+        return
+    text = record.get("text") or record.get("content") or record.get("body") or record.get("article")
+    if not isinstance(text, str) or not text.strip():
+        raise _Skip("record has no text (expected a 'text' field)")
+    authors = record.get("authors") or record.get("author") or ""
+    if isinstance(authors, list):
+        authors = ", ".join(str(a) for a in authors)
+    yield make_article(text, title=str(record.get("title") or ""), source=str(record.get("source") or ""),
+                       date=record.get("date") or record.get("publish_date") or record.get("published") or "",
+                       url=str(record.get("url") or ""), author=str(authors), origin=origin)
+
+
+def load_json(text: str, origin: str, problems: list[LoadProblem]) -> list[Article]:
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        try:
+            records = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise _Skip(f"invalid JSON at line {exc.lineno}: {exc.msg}")
+        numbered = [(f"{origin}#{i + 1}", r) for i, r in enumerate(records)]
+    else:
+        numbered = []
+        for lineno, line in enumerate(text.split("\n"), 1):
+            if not line.strip():
+                continue
+            try:
+                numbered.append((f"{origin}:{lineno}", json.loads(line)))
+            except json.JSONDecodeError as exc:
+                problems.append(LoadProblem(f"{origin}:{lineno}", f"line {lineno} is not valid JSON ({exc.msg})"))
+    articles = []
+    for where, record in numbered:
+        try:
+            articles.extend(_record_articles(record, where))
+        except _Skip as exc:
+            problems.append(LoadProblem(where, str(exc)))
+    return articles
+
+
+def load_file(path: Path, max_bytes: int = 20_000_000) -> Loaded:
+    origin = str(path)
+    problems: list[LoadProblem] = []
+    try:
+        text, warning = read_text(path, max_bytes)
+        if warning:
+            problems.append(LoadProblem(origin, warning, fatal=False))
+        suffix = path.suffix.lower()
+        if suffix in (".html", ".htm"):
+            articles = [load_html(text, origin)]
+        elif suffix in (".json", ".jsonl", ".ndjson"):
+            articles = load_json(text, origin, problems)
+        else:
+            articles = [load_plain(text, origin)]
+    except _Skip as exc:
+        return Loaded([], [LoadProblem(origin, str(exc))])
+    return Loaded(articles, problems)
+
+
+def expand_paths(inputs: list[str]) -> tuple[list[Path], list[LoadProblem]]:
+    """Files, folders (recursive, known suffixes only) and glob patterns, in a stable order."""
+    files: list[Path] = []
+    problems: list[LoadProblem] = []
+    for raw in inputs:
+        matches = sorted(glob.glob(raw, recursive=True)) if glob.has_magic(raw) else [raw]
+        if not matches:
+            problems.append(LoadProblem(raw, "no file matches this pattern"))
+        for match in matches:
+            path = Path(match)
+            if path.is_dir():
+                files.extend(p for p in sorted(path.rglob("*")) if p.is_file() and p.suffix.lower() in SUFFIXES
+                             and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            elif path.exists():
+                files.append(path)
+            else:
+                problems.append(LoadProblem(raw, "no such file or folder"))
+    seen: set[Path] = set()
+    unique = [f for f in files if not (f.resolve() in seen or seen.add(f.resolve()))]
+    return unique, problems

@@ -1,0 +1,54 @@
+"""Prompt templates are files in `prompts/`; rendering with a missing or unknown variable is an error."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from functools import lru_cache
+from pathlib import Path
+from string import Template
+
+from .errors import QAError
+
+PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+REFUSAL = "I don't know: the articles do not say."
+
+
+@lru_cache(maxsize=None)
+def load(name: str) -> Template:
+    path = PROMPTS_DIR / f"{name}.md"
+    try:
+        return Template(path.read_text(encoding="utf-8").strip())
+    except OSError as exc:
+        raise QAError(f"Prompt file {path} cannot be read ({exc.strerror}); reinstall qa.")
+
+
+def variables(name: str) -> set[str]:
+    template = load(name)
+    return {m.group("named") or m.group("braced") for m in template.pattern.finditer(template.template)
+            if m.group("named") or m.group("braced")}
+
+
+def render(name: str, **values: object) -> str:
+    """Fill a prompt; every variable must be given and every given value must be used."""
+    needed = variables(name)
+    missing, unknown = needed - values.keys(), values.keys() - needed
+    if missing or unknown:
+        raise ValueError(f"prompt {name!r}: missing {sorted(missing)}, unknown {sorted(unknown)}")
+    return load(name).substitute(**{k: str(v) for k, v in values.items()})
+
+
+def prompts_hash() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(PROMPTS_DIR.glob("*.md")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+_MARKER = re.compile(r"\[(\s*\d+\s*(?:[,;]\s*\d+\s*)*)\]")
+
+
+def neutralise(text: str, tag: str) -> str:
+    """Article text as inert data: no citation markers, no delimiter look-alikes."""
+    text = _MARKER.sub(lambda m: "(" + m.group(1) + ")", text)
+    return re.sub(re.escape(tag), "passage", text, flags=re.I).replace("<", "‹").replace(">", "›")

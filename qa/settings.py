@@ -1,0 +1,112 @@
+"""Settings, read once: defaults, then the config file, then environment, then flags."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from .errors import QAError
+
+ENV_PREFIX = "QA_"
+
+
+def default_home() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("qa", appauthor=False))
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    collection: str = "articles"
+    embedder: str = "minilm"  # "minilm" or "openai:MODEL"
+    llm: str = ""  # "" = auto: openai when a key or base URL is set, else local
+    chunk_tokens: int = 300
+    chunk_overlap: int = 45
+    budget: int = 1000  # context tokens sent to the model
+    k: int = 40  # candidates taken from each retriever before fusion
+    per_article: int = 3  # passages at most from one article
+    max_answer_tokens: int = 320
+    temperature: float = 0.0
+    timeout: float = 120.0
+    threads: int = 0  # 0 = the cores available
+    max_file_mb: int = 20
+
+    @property
+    def config_file(self) -> Path:
+        return self.home / "config.toml"
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.home / "chroma"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def tiktoken_dir(self) -> Path:
+        return self.home / "tiktoken"
+
+    def resolved_llm(self) -> str:
+        if self.llm:
+            return self.llm
+        if os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"):
+            return "openai:" + os.environ.get("QA_OPENAI_MODEL", "gpt-4o-mini")
+        return "local"
+
+
+def _coerce(name: str, raw: object, template: object) -> object:
+    try:
+        if isinstance(template, Path):
+            return Path(str(raw)).expanduser()
+        if isinstance(template, bool):
+            return str(raw).lower() in ("1", "true", "yes", "on")
+        if isinstance(template, int):
+            return int(raw)  # type: ignore[arg-type]
+        if isinstance(template, float):
+            return float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise QAError(f"Setting {name!r} has an invalid value {raw!r}; expected a {type(template).__name__}.")
+    return str(raw)
+
+
+def load_settings(overrides: dict[str, object] | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Defaults < config file (QA_HOME/config.toml) < QA_* environment < explicit overrides."""
+    env = os.environ if environ is None else environ
+    home = Path(env.get("QA_HOME") or default_home()).expanduser()
+    if overrides and overrides.get("home"):
+        home = Path(str(overrides["home"])).expanduser()
+    settings = Settings(home=home)
+    known = {f.name: getattr(settings, f.name) for f in fields(settings)}
+    values: dict[str, object] = {}
+
+    config = settings.config_file
+    if config.is_file():
+        try:
+            data = tomllib.loads(config.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise QAError(f"Config file {config} is not valid TOML ({exc}); fix or delete it.")
+        for key, raw in data.items():
+            if key not in known or key == "home":
+                raise QAError(f"Unknown setting {key!r} in {config}; known: {', '.join(sorted(known))}.")
+            values[key] = _coerce(key, raw, known[key])
+    for key, template in known.items():
+        raw = env.get(ENV_PREFIX + key.upper())
+        if raw not in (None, "") and key != "home":
+            values[key] = _coerce(ENV_PREFIX + key.upper(), raw, template)
+    for key, raw in (overrides or {}).items():
+        if raw is not None and key != "home":
+            values[key] = _coerce(key, raw, known[key])
+    return replace(settings, **values)
+
+
+def prepare_environment(settings: Settings) -> None:
+    """Switch off telemetry and point tiktoken at our seeded cache, before those libraries load."""
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ["TIKTOKEN_CACHE_DIR"] = str(settings.tiktoken_dir)

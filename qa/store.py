@@ -1,0 +1,247 @@
+"""The article store: Chroma holds chunk vectors, a SQLite catalogue holds articles and chunks.
+
+An article becomes visible only when its catalogue row says `ok`, which is written after
+its vectors are in Chroma. A crash at any moment therefore leaves, at worst, vectors of an
+article that is not `ok`; `recover()` deletes them, and retrieval never shows them.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from .errors import QAError
+from .records import Article, Chunk
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS articles (
+    id TEXT PRIMARY KEY, key TEXT NOT NULL, title TEXT, source TEXT, date TEXT, url TEXT,
+    author TEXT, origin TEXT, text TEXT NOT NULL, state TEXT NOT NULL, ingested_at REAL);
+CREATE INDEX IF NOT EXISTS articles_key ON articles(key);
+CREATE TABLE IF NOT EXISTS chunks (
+    id TEXT PRIMARY KEY, article_id TEXT NOT NULL, position INTEGER, start INTEGER, "end" INTEGER,
+    tokens INTEGER);
+CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT);
+"""
+
+
+@dataclass(frozen=True)
+class StoredArticle:
+    article: Article
+    key: str
+    chunks: int
+
+
+def date_number(date: str) -> int:
+    """YYYY-MM-DD as an integer for Chroma range filters; 0 when unknown."""
+    return int(date.replace("-", "")) if len(date) == 10 else 0
+
+
+class Store:
+    def __init__(self, home: Path, collection: str, embedder_name: str | None = None, dimension: int = 0,
+                 chroma_url: str = ""):
+        """Without an embedder name the store is opened for catalogue work only (list, remove,
+        check); vectors are still deleted, but nothing that needs the embedder is allowed."""
+        self.home = home
+        self.name = collection
+        home.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(home / f"{collection}.sqlite", timeout=30, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.executescript(_SCHEMA)
+        self.collection = self._open_collection(embedder_name, dimension, chroma_url)
+
+    def _open_collection(self, embedder_name: str | None, dimension: int, chroma_url: str):
+        os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        settings = ChromaSettings(anonymized_telemetry=False)
+        try:
+            if chroma_url:
+                from urllib.parse import urlparse
+
+                u = urlparse(chroma_url)
+                client = chromadb.HttpClient(host=u.hostname or "127.0.0.1", port=u.port or 8000,
+                                             ssl=u.scheme == "https", settings=settings)
+            else:
+                client = chromadb.PersistentClient(path=str(self.home / "chroma"), settings=settings)
+            if embedder_name is None:
+                names = {getattr(c, "name", c) for c in client.list_collections()}
+                self.client = client
+                return client.get_collection(self.name, embedding_function=None) if self.name in names else None
+            collection = client.get_or_create_collection(
+                self.name, embedding_function=None,
+                metadata={"embedder": embedder_name, "dimension": dimension, "hnsw:space": "cosine"})
+        except Exception as exc:  # chromadb raises many types for a broken or unreachable store
+            where = chroma_url or str(self.home / "chroma")
+            raise QAError(f"Cannot open the Chroma store at {where} ({exc.__class__.__name__}: {exc}); "
+                          "check the path or server, or run `qa doctor`.")
+        meta = collection.metadata or {}
+        if meta.get("embedder") != embedder_name or int(meta.get("dimension", dimension)) != dimension:
+            raise QAError(
+                f"Collection {self.name!r} was built with the embedder {meta.get('embedder')!r} "
+                f"({meta.get('dimension')} dims), not {embedder_name!r} ({dimension} dims). "
+                f"Use the same embedder (--embedder / QA_EMBEDDER), or a new collection (--collection NAME), "
+                f"or delete it with `qa remove --all --collection {self.name}` and ingest again.")
+        self.client = client
+        return collection
+
+    # ---- writing -------------------------------------------------------------------------
+
+    @contextmanager
+    def write_lock(self, wait: bool = True) -> Iterator[None]:
+        """One writer at a time per collection, across processes."""
+        path = self.home / f"{self.name}.lock"
+        with open(path, "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if not wait:
+                    raise QAError(f"Another qa process is writing to {self.name!r}; try again when it finishes.")
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def add(self, article: Article, key: str, chunks: Sequence[Chunk], vectors: np.ndarray,
+            replaces: str | None = None) -> None:
+        """Write one article and its chunk vectors; it becomes visible only at the end."""
+        with self.db:
+            self.db.execute("DELETE FROM chunks WHERE article_id=?", (article.id,))
+            self.db.execute("INSERT OR REPLACE INTO articles VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                            (article.id, key, article.title, article.source, article.date, article.url,
+                             article.author, article.origin, article.text, "pending", time.time()))
+            self.db.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?)",
+                                [(c.id, c.article_id, c.position, c.start, c.end, c.tokens) for c in chunks])
+        if chunks:
+            metadatas = [{"article_id": article.id, "position": c.position, "source": article.source,
+                          "date": date_number(article.date)} for c in chunks]
+            step = max(1, min(5000, self.client.get_max_batch_size()))
+            for b in range(0, len(chunks), step):
+                part = slice(b, b + step)
+                self.collection.upsert(ids=[c.id for c in chunks[part]], embeddings=vectors[part].tolist(),
+                                       documents=[c.text for c in chunks[part]], metadatas=metadatas[part])
+        with self.db:
+            self.db.execute("UPDATE articles SET state='ok' WHERE id=?", (article.id,))
+            if replaces and replaces != article.id:
+                self.db.execute("UPDATE articles SET state='removing' WHERE id=?", (replaces,))
+            self._bump_generation()
+        if replaces and replaces != article.id:
+            self.remove([replaces])
+
+    def remove(self, article_ids: Sequence[str]) -> int:
+        """Delete articles: hide them first, then their vectors, then their rows."""
+        if not article_ids:
+            return 0
+        with self.db:
+            marks = ",".join("?" * len(article_ids))
+            self.db.execute(f"UPDATE articles SET state='removing' WHERE id IN ({marks})", list(article_ids))
+            self._bump_generation()
+        if self.collection is not None:
+            for article_id in article_ids:
+                self.collection.delete(where={"article_id": article_id})
+        with self.db:
+            self.db.execute(f"DELETE FROM chunks WHERE article_id IN ({marks})", list(article_ids))
+            cur = self.db.execute(f"DELETE FROM articles WHERE id IN ({marks})", list(article_ids))
+        return cur.rowcount
+
+    def recover(self) -> int:
+        """Finish what a crash interrupted: drop every article that is not `ok`."""
+        stale = [r[0] for r in self.db.execute("SELECT id FROM articles WHERE state!='ok'")]
+        self.remove(stale)
+        return len(stale)
+
+    def _bump_generation(self) -> None:
+        self.db.execute("INSERT INTO meta VALUES ('generation', '1') ON CONFLICT(name) "
+                        "DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+
+    # ---- reading -------------------------------------------------------------------------
+
+    @property
+    def generation(self) -> int:
+        row = self.db.execute("SELECT value FROM meta WHERE name='generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    def find_by_key(self, key: str) -> str | None:
+        row = self.db.execute("SELECT id FROM articles WHERE key=? AND state='ok'", (key,)).fetchone()
+        return row[0] if row else None
+
+    def find_by_id(self, article_id: str) -> StoredArticle | None:
+        rows = self.articles(ids=[article_id])
+        return rows[0] if rows else None
+
+    def articles(self, ids: Sequence[str] | None = None) -> list[StoredArticle]:
+        query = ("SELECT a.id, a.key, a.title, a.source, a.date, a.url, a.author, a.origin, a.text, "
+                 "(SELECT COUNT(*) FROM chunks c WHERE c.article_id=a.id) FROM articles a WHERE a.state='ok'")
+        params: list[str] = []
+        if ids is not None:
+            query += f" AND a.id IN ({','.join('?' * len(ids))})"
+            params = list(ids)
+        out = []
+        for r in self.db.execute(query + " ORDER BY a.date DESC, a.title", params):
+            out.append(StoredArticle(Article(id=r[0], title=r[2], source=r[3], date=r[4], url=r[5], author=r[6],
+                                             origin=r[7], text=r[8]), key=r[1], chunks=r[9]))
+        return out
+
+    def chunks(self, article_ids: Sequence[str] | None = None) -> list[Chunk]:
+        """Chunks of visible articles, their text cut from the article text by offsets."""
+        if article_ids is None:
+            return self._chunk_rows("", [])
+        return self._chunk_rows(f"AND c.article_id IN ({','.join('?' * len(article_ids))})", list(article_ids))
+
+    def chunks_by_id(self, chunk_ids: Sequence[str]) -> list[Chunk]:
+        if not chunk_ids:
+            return []
+        return self._chunk_rows(f"AND c.id IN ({','.join('?' * len(chunk_ids))})", list(chunk_ids))
+
+    def _chunk_rows(self, clause: str, params: list[str]) -> list[Chunk]:
+        query = ('SELECT c.id, c.article_id, c.position, c.start, c."end", c.tokens, a.text FROM chunks c '
+                 f"JOIN articles a ON a.id=c.article_id WHERE a.state='ok' {clause} ORDER BY c.article_id, c.position")
+        return [Chunk(id=r[0], article_id=r[1], position=r[2], start=r[3], end=r[4], tokens=r[5], text=r[6][r[3]:r[4]])
+                for r in self.db.execute(query, params)]
+
+    def chunk_count(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM chunks c JOIN articles a ON a.id=c.article_id "
+                               "WHERE a.state='ok'").fetchone()[0]
+
+    def vector_count(self) -> int:
+        return self.collection.count() if self.collection is not None else 0
+
+    @property
+    def embedder(self) -> str:
+        meta = (self.collection.metadata or {}) if self.collection is not None else {}
+        return f"{meta.get('embedder', '-')} ({meta.get('dimension', '-')} dims)"
+
+    def dense(self, vector: np.ndarray, k: int, where: dict | None = None) -> list[tuple[str, float]]:
+        """(chunk id, cosine similarity) of the nearest chunks."""
+        n = self.collection.count()
+        if n == 0:
+            return []
+        result = self.collection.query(query_embeddings=[vector.tolist()], n_results=min(k, n), where=where or None,
+                                       include=["distances"])
+        return [(i, 1.0 - d) for i, d in zip(result["ids"][0], result["distances"][0])]
+
+    def vector_ids(self) -> set[str]:
+        ids: set[str] = set()
+        if self.collection is None:
+            return ids
+        offset, step = 0, 5000
+        while True:
+            got = self.collection.get(include=[], limit=step, offset=offset)["ids"]
+            ids.update(got)
+            if len(got) < step:
+                return ids
+            offset += step
+
+    def close(self) -> None:
+        self.db.close()

