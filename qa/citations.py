@@ -2,7 +2,8 @@
 
 - a citation to a passage that was not given is removed;
 - each sentence is scored against its cited passages (lexical overlap plus embedding
-  similarity with the passage's best sentence) and flagged when unsupported;
+  similarity with the passage's best sentence, halved when it states a number the passage
+  does not contain) and flagged when unsupported;
 - a supported sentence without a citation gets the passage that supports it best.
 """
 
@@ -21,13 +22,15 @@ from .records import Passage, Sentence
 
 SUPPORT_THRESHOLD = 0.55
 _CITE = re.compile(r"\[(\s*\d+\s*(?:[,;]\s*\d+\s*)*)\]")
+_TRAILING = re.compile(r"([.!?])((?:\s*\[\s*\d+\s*(?:[,;]\s*\d+\s*)*\])+)")
 _REFUSAL_HINTS = ("i don't know", "i do not know", "do not say", "don't say", "not mentioned in the passages",
                   "passages do not", "no information")
 
 
 def split_answer(text: str) -> list[tuple[str, tuple[int, ...]]]:
     """Sentences of an answer with the citation numbers written in or right after each."""
-    text = text.strip()
+    # "... long.[2] Next" -> "... long [2]. Next": markers after the full stop belong before it
+    text = _TRAILING.sub(lambda m: m.group(2) + m.group(1), text.strip())
     out: list[tuple[str, tuple[int, ...]]] = []
     for a, b in sentence_spans(text):
         piece = text[a:b]
@@ -45,6 +48,15 @@ def split_answer(text: str) -> list[tuple[str, tuple[int, ...]]]:
 def is_refusal(text: str) -> bool:
     low = text.lower().replace("’", "'")
     return REFUSAL.lower() in low or any(h in low[:160] for h in _REFUSAL_HINTS)
+
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def numbers_match(sentence: str, passage: str) -> bool:
+    """Every number in the sentence occurs in the passage: figures are where small models invent."""
+    have = {n.replace(",", "") for n in _NUMBER.findall(passage)}
+    return all(n.replace(",", "") in have for n in _NUMBER.findall(sentence))
 
 
 def _lexical_support(sentence: str, passage: str) -> float:
@@ -77,12 +89,15 @@ class SupportScorer:
         sims: dict[int, float] = {}
         vector = self.embedder.embed([sentence])[0] if self.embedder is not None else None
         for n in numbers:
-            lexical = _lexical_support(sentence, self.passages[n].text)
+            text = self.passages[n].text
+            lexical = _lexical_support(sentence, text)
             if vector is not None and len(self._units.get(n, [])):
                 dense = float(np.max(self._units[n] @ vector))
                 sims[n] = 0.5 * lexical + 0.5 * dense
             else:
                 sims[n] = lexical
+            if not numbers_match(sentence, text):
+                sims[n] *= 0.5  # a figure the passage does not contain is not supported by it
         return sims
 
 

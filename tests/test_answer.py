@@ -1,0 +1,89 @@
+"""`ask` end to end on the sample articles: real store, tokenizer and embedder; fake or extractive LLM."""
+
+import pytest
+
+from qa.answer import AskOptions, answer, ask
+from qa.ingest import ingest, open_index
+from qa.llm import Extractive, FakeLLM
+from qa.prompts import REFUSAL
+from qa.retrieval import Filters, retrieve
+
+STRIKE = "What pay rise did Korvane's Brakemoor workers accept to end their strike?"
+
+
+@pytest.fixture
+def library(make_store, index_for, embedder, sample_dir):
+    store = make_store(embedder)
+    index = index_for(store)
+    report = ingest([str(sample_dir)], store=store, embedder=embedder, index=index)
+    assert report.count("new") == 12 and not report.failed
+    return store, open_index(store)
+
+
+def test_retrieval_finds_the_answer_within_budget(library, embedder):
+    store, index = library
+    found = retrieve(STRIKE, store=store, embedder=embedder, index=index, budget=400)
+    assert found.passages
+    assert "7 per cent pay rise" in " ".join(p.text for p in found.passages)
+    assert found.passages[0].title.startswith("Korvane strike ends")
+    from qa.tokens import count_tokens
+
+    assert sum(count_tokens(p.text) for p in found.passages) <= 400
+    for p in found.passages:  # offsets point into the stored article
+        assert store.find_by_id(p.article_id).article.text[p.start:p.end] == p.text
+
+
+def test_filters_restrict_sources_and_dates(library, embedder):
+    store, index = library
+    only = retrieve(STRIKE, store=store, embedder=embedder, index=index, filters=Filters(source="Capital Wire"))
+    assert only.passages and {p.source for p in only.passages} == {"Capital Wire"}
+    dated = retrieve("tram line", store=store, embedder=embedder, index=index,
+                     filters=Filters(since="2026-01-01", until="2026-02-28"))
+    assert dated.passages and all("2026-01-01" <= p.date <= "2026-02-28" for p in dated.passages)
+
+
+def test_cited_answer_from_the_model_is_verified(library, embedder):
+    store, index = library
+    fake = FakeLLM(replies=["The workers accepted a 7 per cent pay rise spread over two years [1]. "
+                            "They also got a free car [5]."])
+    result = ask(STRIKE, store=store, embedder=embedder, index=index, llm=fake)
+    prompt = fake.calls[0][1]["content"]
+    assert STRIKE in prompt and "7 per cent" in prompt
+    assert not result.refused
+    first = result.sentences[0]
+    assert first.supported and first.citations
+    assert "7 per cent" in result.passages[first.citations[0] - 1].text
+    assert not result.sentences[1].supported  # the invented claim is flagged
+    assert all(n <= len(result.passages) for s in result.sentences for n in s.citations)
+
+
+def test_model_refusal_is_reported_plainly(library, embedder):
+    store, index = library
+    result = ask("What was Korvane's revenue in 2019?", store=store, embedder=embedder, index=index,
+                 llm=FakeLLM(replies=[REFUSAL]))
+    assert result.refused and result.text == REFUSAL and result.sentences == []
+
+
+def test_unsupported_answer_falls_back_to_extractive_evidence(library, embedder):
+    store, index = library
+    result = ask(STRIKE, store=store, embedder=embedder, index=index,
+                 llm=FakeLLM(replies=["Bananas are a good source of potassium [1]."]))
+    assert result.fallback
+    assert result.sentences and all(s.supported and s.citations for s in result.sentences)
+
+
+def test_extractive_backend_cites_sentences_or_says_it_does_not_know(library, embedder):
+    store, index = library
+    result = ask(STRIKE, store=store, embedder=embedder, index=index, llm=Extractive())
+    assert not result.refused and result.sentences
+    for s in result.sentences:
+        assert s.text in result.passages[s.citations[0] - 1].text
+    unknown = ask("Who won the 1966 snooker world championship on the moon?", store=store, embedder=embedder,
+                  index=index, llm=Extractive())
+    assert unknown.refused
+
+
+def test_no_passages_means_no_model_call(embedder):
+    fake = FakeLLM(replies=["anything [1]."])
+    result = answer("Anything?", [], llm=fake, embedder=embedder, options=AskOptions())
+    assert result.refused and fake.calls == []

