@@ -10,6 +10,7 @@ import glob
 import hashlib
 import json
 import re
+import stat
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
@@ -102,7 +103,10 @@ class _Skip(Exception):
 def read_text(path: Path, max_bytes: int) -> tuple[str, str]:
     """The text of a file and a warning ("" if none); raises _Skip for unusable files."""
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise _Skip("not a regular file")
+        size = info.st_size
         if size > max_bytes:
             raise _Skip(f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit (raise QA_MAX_FILE_MB to allow it)")
         data = path.read_bytes()
@@ -146,8 +150,10 @@ def _header_lines(text: str) -> tuple[dict[str, str], str]:
         if m:
             meta[m.group(1).lower()] = m.group(2).strip()
             body_from = i + 1
-        elif line.strip() and i == 0:
-            meta.setdefault("title", line.strip()) if len(line) < 200 else None
+        elif line.strip() and i == 0 and len(line) < 200:
+            meta["title"] = line.strip()
+        elif line.strip():
+            break  # the body has begun: a later "Source: ..." line is part of the text
     if "title" in meta and body_from == 0 and not any(k in meta for k in ("source", "date")):
         return {}, text  # a first line alone is no header: keep it in the text
     if body_from == 0 and "title" in meta:
@@ -181,14 +187,16 @@ def load_html(html: str, origin: str) -> Article:
                         url=doc.url or "", author=doc.author or "", origin=origin)
 
 
-def _record_articles(record: object, origin: str) -> Iterator[Article]:
+def _record_articles(record: object, origin: str, problems: list[LoadProblem]) -> Iterator[Article]:
     """A JSON record is one article, or a RealTimeQA `{search_result: [...]}` line of several."""
     if not isinstance(record, dict):
         raise _Skip("expected a JSON object")
     if isinstance(record.get("search_result"), list):
         for n, item in enumerate(record["search_result"]):
-            if isinstance(item, dict):
-                yield from _record_articles(item, f"{origin}[{n}]")
+            try:
+                yield from _record_articles(item, f"{origin}[{n}]", problems)
+            except _Skip as exc:  # one bad search result must not drop the rest of its line
+                problems.append(LoadProblem(f"{origin}[{n}]", str(exc)))
         return
     text = record.get("text") or record.get("content") or record.get("body") or record.get("article")
     if not isinstance(text, str) or not text.strip():
@@ -201,14 +209,23 @@ def _record_articles(record: object, origin: str) -> Iterator[Article]:
                        url=str(record.get("url") or ""), author=str(authors), origin=origin)
 
 
+def _one_document(text: str) -> object:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return None  # JSON lines (several documents), or broken: read line by line
+
+
 def load_json(text: str, origin: str, problems: list[LoadProblem]) -> list[Article]:
-    stripped = text.lstrip()
+    stripped = text.strip()
     if stripped.startswith("["):
         try:
             records = json.loads(text)
         except json.JSONDecodeError as exc:
             raise _Skip(f"invalid JSON at line {exc.lineno}: {exc.msg}")
         numbered = [(f"{origin}#{i + 1}", r) for i, r in enumerate(records)]
+    elif stripped.startswith("{") and "\n" in stripped and (whole := _one_document(stripped)) is not None:
+        numbered = [(origin, whole)]  # one pretty-printed object
     else:
         numbered = []
         for lineno, line in enumerate(text.split("\n"), 1):
@@ -221,7 +238,7 @@ def load_json(text: str, origin: str, problems: list[LoadProblem]) -> list[Artic
     articles = []
     for where, record in numbered:
         try:
-            articles.extend(_record_articles(record, where))
+            articles.extend(_record_articles(record, where, problems))
         except _Skip as exc:
             problems.append(LoadProblem(where, str(exc)))
     return articles
@@ -257,8 +274,11 @@ def expand_paths(inputs: list[str]) -> tuple[list[Path], list[LoadProblem]]:
         for match in matches:
             path = Path(match)
             if path.is_dir():
-                files.extend(p for p in sorted(path.rglob("*")) if p.is_file() and p.suffix.lower() in SUFFIXES
-                             and not any(part.startswith(".") for part in p.relative_to(path).parts))
+                found = [p for p in sorted(path.rglob("*")) if p.is_file() and p.suffix.lower() in SUFFIXES
+                         and not any(part.startswith(".") for part in p.relative_to(path).parts)]
+                if not found:
+                    problems.append(LoadProblem(match, "folder has no .txt, .md, .html or .json files"))
+                files.extend(found)
             elif path.exists():
                 files.append(path)
             else:
