@@ -101,14 +101,16 @@ def ingest(inputs: Sequence[str], *, store: Store, embedder: Embedder, index: Le
                 for article in loaded.articles:
                     key = identity_key(article)
                     existing = store.find_by_id(article.id)
-                    if existing is not None or article.id in seen_in_run:
-                        same_key = (existing.key if existing else seen_in_run[article.id]) == key
-                        other = existing.article.origin if existing else seen_in_run[article.id]
-                        report.items.append(ItemResult(article.origin, "unchanged" if same_key else "duplicate",
-                                                       article.title, article.id,
-                                                       detail="" if same_key else f"same text as {other}"))
+                    if existing is not None and existing.key == key:
+                        report.items.append(ItemResult(article.origin, "unchanged", article.title, article.id))
                         continue
-                    seen_in_run[article.id] = key
+                    if existing is not None or article.id in seen_in_run:
+                        # stored from elsewhere, or met earlier in this very run (a repeated record)
+                        other = existing.article.origin if existing else seen_in_run[article.id]
+                        report.items.append(ItemResult(article.origin, "duplicate", article.title, article.id,
+                                                       detail=f"same text as {other}"))
+                        continue
+                    seen_in_run[article.id] = article.origin
                     chunks = chunk_article(article, chunk_tokens, overlap)
                     pending.append((article, key, store.find_by_key(key), chunks))
                     if sum(len(p[3]) for p in pending) >= batch_chunks:

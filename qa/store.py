@@ -86,7 +86,14 @@ class Store:
             raise QAError(f"Cannot open the Chroma store at {where} ({exc.__class__.__name__}: {exc}); "
                           "check the path or server, or run `qa doctor`.")
         meta = collection.metadata or {}
-        if meta.get("embedder") != embedder_name or int(meta.get("dimension", dimension)) != dimension:
+        mismatch = meta.get("embedder") != embedder_name or int(meta.get("dimension", dimension)) != dimension
+        if mismatch and collection.count() == 0 and not self.db.execute("SELECT 1 FROM articles").fetchone():
+            # emptied (`qa remove --all`): start it again for the new embedder, as the error below advises
+            client.delete_collection(self.name)
+            collection = client.create_collection(
+                self.name, embedding_function=None,
+                metadata={"embedder": embedder_name, "dimension": dimension, "hnsw:space": "cosine"})
+        elif mismatch:
             raise QAError(
                 f"Collection {self.name!r} was built with the embedder {meta.get('embedder')!r} "
                 f"({meta.get('dimension')} dims), not {embedder_name!r} ({dimension} dims). "
@@ -96,6 +103,17 @@ class Store:
         return collection
 
     # ---- writing -------------------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """All or nothing. (`with self.db:` alone opens no transaction in autocommit mode.)"""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     @contextmanager
     def write_lock(self, wait: bool = True) -> Iterator[None]:
@@ -116,7 +134,7 @@ class Store:
     def add(self, article: Article, key: str, chunks: Sequence[Chunk], vectors: np.ndarray,
             replaces: str | None = None) -> None:
         """Write one article and its chunk vectors; it becomes visible only at the end."""
-        with self.db:
+        with self._transaction():
             self.db.execute("DELETE FROM chunks WHERE article_id=?", (article.id,))
             self.db.execute("INSERT OR REPLACE INTO articles VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                             (article.id, key, article.title, article.source, article.date, article.url,
@@ -131,7 +149,7 @@ class Store:
                 part = slice(b, b + step)
                 self.collection.upsert(ids=[c.id for c in chunks[part]], embeddings=vectors[part].tolist(),
                                        documents=[c.text for c in chunks[part]], metadatas=metadatas[part])
-        with self.db:
+        with self._transaction():
             self.db.execute("UPDATE articles SET state='ok' WHERE id=?", (article.id,))
             if replaces and replaces != article.id:
                 self.db.execute("UPDATE articles SET state='removing' WHERE id=?", (replaces,))
@@ -143,14 +161,14 @@ class Store:
         """Delete articles: hide them first, then their vectors, then their rows."""
         if not article_ids:
             return 0
-        with self.db:
+        with self._transaction():
             marks = ",".join("?" * len(article_ids))
             self.db.execute(f"UPDATE articles SET state='removing' WHERE id IN ({marks})", list(article_ids))
             self._bump_generation()
         if self.collection is not None:
             for article_id in article_ids:
                 self.collection.delete(where={"article_id": article_id})
-        with self.db:
+        with self._transaction():
             self.db.execute(f"DELETE FROM chunks WHERE article_id IN ({marks})", list(article_ids))
             cur = self.db.execute(f"DELETE FROM articles WHERE id IN ({marks})", list(article_ids))
         return cur.rowcount
