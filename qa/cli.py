@@ -58,10 +58,9 @@ def _embedder(settings: Settings):
 def _store(settings: Settings, embedder=None):
     from .store import Store
 
-    import os
-
     return Store(settings.home, settings.collection, embedder.name if embedder else None,
-                 embedder.dimension if embedder else 0, chroma_url=os.environ.get("QA_CHROMA_URL", ""))
+                 embedder.dimension if embedder else 0, chroma_url=settings.chroma_url,
+                 chroma_token=settings.chroma_token)
 
 
 def _llm(settings: Settings):
@@ -78,9 +77,16 @@ def _llm(settings: Settings):
             task = progress.add_task("model", total=total)
         progress.update(task, completed=done)
 
+    spec = settings.resolved_llm()
     try:
-        return make_llm(settings.resolved_llm(), models_dir=settings.models_dir, threads=settings.threads,
+        return make_llm(spec, models_dir=settings.models_dir, threads=settings.threads,
                         timeout=settings.timeout, on_progress=on_progress)
+    except QAError as exc:
+        if not (spec == "local" or spec.startswith("local:")):
+            raise
+        err.print(f"[yellow]The local model is not available: {exc}\nAnswering with the extractive backend "
+                  "(cited sentences, no model).[/yellow]")
+        return make_llm("extractive", models_dir=settings.models_dir)
     finally:
         if task is not None:
             progress.stop()
@@ -300,3 +306,9 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("[yellow]Interrupted.[/yellow]")
         sys.exit(130)
+
+from . import eval_cli  # noqa: E402,F401  (registers qa eval)
+from . import chat_cli  # noqa: E402,F401  (registers qa chat)
+
+
+from . import summarise_cli  # noqa: E402,F401  (registers qa summarise / brief)

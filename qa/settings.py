@@ -34,6 +34,8 @@ class Settings:
     timeout: float = 120.0
     threads: int = 0  # 0 = the cores available
     max_file_mb: int = 20
+    chroma_url: str = ""  # a Chroma server (http://host:port) instead of the embedded store
+    chroma_token: str = ""  # sent as a bearer token to that server
 
     @property
     def config_file(self) -> Path:

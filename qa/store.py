@@ -48,7 +48,7 @@ def date_number(date: str) -> int:
 
 class Store:
     def __init__(self, home: Path, collection: str, embedder_name: str | None = None, dimension: int = 0,
-                 chroma_url: str = ""):
+                 chroma_url: str = "", chroma_token: str = ""):
         """Without an embedder name the store is opened for catalogue work only (list, remove,
         check); vectors are still deleted, but nothing that needs the embedder is allowed."""
         self.home = home
@@ -57,9 +57,9 @@ class Store:
         self.db = sqlite3.connect(home / f"{collection}.sqlite", timeout=30, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(_SCHEMA)
-        self.collection = self._open_collection(embedder_name, dimension, chroma_url)
+        self.collection = self._open_collection(embedder_name, dimension, chroma_url, chroma_token)
 
-    def _open_collection(self, embedder_name: str | None, dimension: int, chroma_url: str):
+    def _open_collection(self, embedder_name: str | None, dimension: int, chroma_url: str, chroma_token: str):
         os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
         import chromadb
         from chromadb.config import Settings as ChromaSettings
@@ -70,8 +70,9 @@ class Store:
                 from urllib.parse import urlparse
 
                 u = urlparse(chroma_url)
+                headers = {"Authorization": f"Bearer {chroma_token}"} if chroma_token else None
                 client = chromadb.HttpClient(host=u.hostname or "127.0.0.1", port=u.port or 8000,
-                                             ssl=u.scheme == "https", settings=settings)
+                                             ssl=u.scheme == "https", headers=headers, settings=settings)
             else:
                 client = chromadb.PersistentClient(path=str(self.home / "chroma"), settings=settings)
             if embedder_name is None:

@@ -1,0 +1,153 @@
+"""The store's integration tests, against both the embedded Chroma and a real `chroma run` server
+started on loopback for this test session."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from qa.errors import QAError
+from qa.ingest import ingest, open_index
+from qa.store import Store
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory):
+    exe = Path(sys.executable).with_name("chroma")
+    if not exe.exists():
+        exe = Path(shutil.which("chroma") or "chroma")
+    port = _free_port()
+    data = tmp_path_factory.mktemp("chroma-server")
+    proc = subprocess.Popen([str(exe), "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            pytest.fail(f"`chroma run` did not start on {url}")
+        time.sleep(0.3)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture(params=["embedded", "server"])
+def open_store(request, home):
+    url = request.getfixturevalue("chroma_server") if request.param == "server" else ""
+    name = f"t-{uuid.uuid4().hex[:10]}"  # the server is shared by the session
+    opened = []
+
+    def _open(embedder, collection: str = name) -> Store:
+        store = Store(home, collection, embedder.name, embedder.dimension, chroma_url=url)
+        opened.append(store)
+        return store
+
+    yield _open
+    for store in opened:
+        store.close()
+
+
+def test_ingest_query_and_remove(open_store, embedder, sample_dir, home):
+    store = open_store(embedder)
+    from qa.lexical import LexicalIndex
+
+    index = LexicalIndex(home / "bm25" / store.name)
+    report = ingest([str(sample_dir)], store=store, embedder=embedder, index=index)
+    assert report.count("new") == 12
+    assert store.vector_count() == store.chunk_count() > 12
+    hits = store.dense(embedder.embed(["tram ridership in the first month"])[0], 3)
+    titles = {store.find_by_id(store.chunks_by_id([cid])[0].article_id).article.title for cid, _ in hits}
+    assert any("ridership" in t for t in titles)
+    strike = [a.article.id for a in store.articles() if "strike" in a.article.title.lower()]
+    with store.write_lock():
+        assert store.remove(strike) == len(strike) > 0
+    assert store.vector_ids() == {c.id for c in store.chunks()}
+    assert open_index(store).size == store.chunk_count()
+
+
+def test_filters_on_source_and_dates(open_store, embedder, sample_dir, home):
+    from qa.lexical import LexicalIndex
+    from qa.retrieval import Filters
+
+    store = open_store(embedder)
+    ingest([str(sample_dir)], store=store, embedder=embedder, index=LexicalIndex(home / "bm25" / store.name))
+    vec = embedder.embed(["Korvane strike"])[0]
+    where = Filters(source="Capital Wire", since="2026-01-01").where()
+    ids = [cid for cid, _ in store.dense(vec, 10, where=where)]
+    arts = {store.chunks_by_id([i])[0].article_id for i in ids}
+    assert ids and all(store.find_by_id(a).article.source == "Capital Wire" for a in arts)
+    assert all(store.find_by_id(a).article.date >= "2026-01-01" for a in arts)
+
+
+def test_crash_before_commit_is_invisible_and_recovered(open_store, fake_embedder):
+    from qa.chunking import chunk_article
+    from qa.loaders import make_article
+
+    store = open_store(fake_embedder)
+    article = make_article("A first sentence about trams. A second one about buses.", title="T", origin="x.txt")
+    chunks = chunk_article(article)
+    vectors = fake_embedder.embed([c.text for c in chunks])
+
+    class Boom(Exception):
+        pass
+
+    original = store.collection.upsert
+
+    def upsert_then_die(**kwargs):
+        original(**kwargs)
+        raise Boom  # the vectors are in Chroma, the catalogue has not said `ok`
+
+    store.collection.upsert = upsert_then_die
+    with pytest.raises(Boom):
+        store.add(article, "x.txt", chunks, vectors)
+    store.collection.upsert = original
+    assert store.articles() == [] and store.chunks() == []  # nothing half-written is visible
+    assert store.vector_count() == len(chunks)
+    assert store.recover() == 1
+    assert store.vector_count() == 0
+
+
+def test_a_collection_refuses_another_embedder(open_store, fake_embedder):
+    from qa.embeddings import FakeEmbedder
+
+    store = open_store(fake_embedder)
+    store.add(*_one_article(fake_embedder))
+    other = FakeEmbedder(dimension=32, name="other")
+    with pytest.raises(QAError, match="was built with the embedder 'fake'"):
+        open_store(other, store.name)
+
+
+def _one_article(embedder):
+    from qa.chunking import chunk_article
+    from qa.loaders import make_article
+
+    article = make_article("Trams run every six minutes on the new line.", title="Trams", origin="t.txt")
+    chunks = chunk_article(article)
+    return article, "t.txt", chunks, embedder.embed([c.text for c in chunks]).astype(np.float32)
+
+
+def test_unreachable_server_is_one_clear_error(home, fake_embedder):
+    port = _free_port()  # nothing listens there
+    with pytest.raises(QAError, match="Cannot open the Chroma store"):
+        Store(home, "articles", fake_embedder.name, fake_embedder.dimension, chroma_url=f"http://127.0.0.1:{port}")
