@@ -36,15 +36,22 @@ class AskOptions:
     max_sentences: int = 3
 
 
-def build_messages(question: str, passages: Sequence[Passage], max_sentences: int = 3) -> Messages:
-    """Numbered passages inside delimiters the articles cannot know (a per-request tag)."""
-    digest = hashlib.sha1((question + "".join(p.text for p in passages)).encode()).hexdigest()[:6]
+def format_passages(passages: Sequence[Passage], salt: str = "") -> tuple[str, str]:
+    """(tag, text): numbered passages inside delimiters the articles cannot know (a per-request
+    tag made from `salt` and the passage texts), article text neutralised."""
+    digest = hashlib.sha1((salt + "".join(p.text for p in passages)).encode()).hexdigest()[:6]
     tag = f"passage-{digest}"
     blocks = [render_prompt("passage", tag=tag, number=p.number, title=neutralise(p.title, tag),
                             source=neutralise(p.source, tag), date=p.date or "undated", text=neutralise(p.text, tag))
               for p in passages]
+    return tag, "\n\n".join(blocks)
+
+
+def build_messages(question: str, passages: Sequence[Passage], max_sentences: int = 3) -> Messages:
+    """Numbered passages inside delimiters the articles cannot know (a per-request tag)."""
+    tag, blocks = format_passages(passages, salt=question)
     system = render_prompt("answer_system", refusal=REFUSAL, max_sentences=max_sentences)
-    user = render_prompt("answer_user", tag=tag, passages="\n\n".join(blocks), question=" ".join(question.split()))
+    user = render_prompt("answer_user", tag=tag, passages=blocks, question=" ".join(question.split()))
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
