@@ -1,0 +1,463 @@
+"""Summaries of one article, every claim cited and verified (qa/citations.py), with no model too.
+
+- The article's sentences are grouped into numbered passages, the unit a citation points at.
+- It fits the context budget: one call. It does not: map-reduce. Each part is summarised
+  (map) with its passages numbered 1..k, the verified citations are renumbered into the
+  article's global numbers, and the notes are merged (reduce) keeping those numbers; the
+  merged text is verified again against every passage of the article.
+- Extractive: the lead sentence plus the most central ones, quoted and cited. It needs no
+  model, is the fallback when the model's text has no supported sentence, and the baseline.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .answer import format_passages
+from .chunking import sentence_spans
+from .citations import render, verify
+from .embeddings import Embedder
+from .errors import UsageError
+from .llm import LLM, Extractive, Messages
+from .prompts import render as render_prompt
+from .records import Article, Passage, Sentence, Timings
+from .store import Store, StoredArticle
+from .tokens import count_tokens
+
+Progress = Callable[[int, int, str], None]  # (model calls done, calls planned, what is happening)
+Item = list[Sentence]  # one bullet, or one paragraph: the sentences of it, each verified
+PASSAGE_OVERHEAD = 24  # tokens of delimiter and title/source/date around each passage
+STYLES = ("bullets", "paragraph")
+
+
+@dataclass(frozen=True)
+class SummaryOptions:
+    style: str = "bullets"  # "bullets" (headline plus bullets) or "paragraph"
+    bullets: int = 5
+    words: int = 0  # 0: a default for the style
+    budget: int = 1000  # passage tokens sent in one model call; a longer article is map-reduced
+    passage_tokens: int = 120
+    temperature: float = 0.0
+
+    @property
+    def word_limit(self) -> int:
+        return self.words or (self.bullets * 25 if self.style == "bullets" else 100)
+
+
+@dataclass
+class Summary:
+    """A verified summary: a headline and points (bullets), or one paragraph, over numbered passages."""
+
+    article: Article
+    headline: Item
+    points: list[Item]
+    passages: list[Passage]
+    style: str
+    model: str
+    parts: int = 1  # map parts (1: the article fitted in one call)
+    calls: int = 0  # model calls made
+    fallback: str = ""  # why the summary is extractive rather than the model's words
+    dropped: int = 0  # notes of the map step that their passages did not support, left out of the merge
+    timings: Timings = field(default_factory=Timings)
+
+    @property
+    def sentences(self) -> list[Sentence]:
+        return [s for item in [self.headline, *self.points] for s in item]
+
+    @property
+    def text(self) -> str:
+        """The summary as plain text, without citation markers."""
+        return " ".join(s.text for s in self.sentences)
+
+    @property
+    def cited(self) -> list[Passage]:
+        used = {n for s in self.sentences for n in s.citations}
+        return [p for p in self.passages if p.number in used]
+
+    @property
+    def support_rate(self) -> float:
+        return sum(s.supported for s in self.sentences) / len(self.sentences) if self.sentences else 0.0
+
+
+# ---- finding the article ------------------------------------------------------------------
+
+
+def find_article(ref: str, store: Store) -> StoredArticle:
+    """An article by id (or unique prefix), ingested path or URL, or title (exact, contained, or
+    containing every word given)."""
+    ref = ref.strip()
+    if not ref:
+        raise UsageError("Name the article: an id from `qa sources`, the path or URL it was ingested from, or its title.")
+    everything = store.articles()
+    resolved = str(Path(ref).expanduser().resolve()) if "://" not in ref else ref
+    tests: list[Callable[[StoredArticle], bool]] = [
+        lambda a: a.article.id == ref,
+        lambda a: ref in (a.article.url, a.article.origin, a.key) or a.key == resolved,
+        lambda a: len(ref) >= 4 and a.article.id.startswith(ref),
+        lambda a: a.key.startswith(resolved + ":") or a.article.origin.startswith(ref + ":")
+        or a.article.origin.startswith(ref + "#"),  # one record of a JSON file
+        lambda a: a.article.title.casefold() == ref.casefold(),
+        lambda a: ref.casefold() in a.article.title.casefold(),
+        lambda a: set(ref.casefold().split()) <= set(re.findall(r"\w+", a.article.title.casefold())),
+    ]
+    for test in tests:
+        found = [a for a in everything if test(a)]
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            listed = "; ".join(f"{a.article.id[:10]} {a.article.title[:60]!r}" for a in found[:5])
+            raise UsageError(f"{ref!r} matches {len(found)} articles ({listed}{' …' if len(found) > 5 else ''}); "
+                             "give the id instead (see `qa sources`).")
+    raise UsageError(f"No article matches {ref!r}; see `qa sources` for ids and titles, or `qa ingest` it first.")
+
+
+# ---- passages ------------------------------------------------------------------------------
+
+
+def article_passages(article: Article, max_tokens: int = 120, first: int = 1) -> list[Passage]:
+    """The article's sentences grouped into numbered passages of about `max_tokens` tokens,
+    broken preferably at paragraph ends, each with its offsets in the article text."""
+    text = article.text
+    spans = sentence_spans(text)
+    groups: list[list[tuple[int, int, int]]] = []
+    size = 0
+    for a, b in spans:
+        tokens = count_tokens(text[a:b])
+        current = groups[-1] if groups else None
+        paragraph_end = current is not None and "\n" in text[current[-1][1]:a]
+        if current is None or size + tokens > max_tokens or (paragraph_end and size >= max_tokens // 2):
+            groups.append([(a, b, tokens)])
+            size = tokens
+        else:
+            current.append((a, b, tokens))
+            size += tokens
+    return [Passage(number=first + i, article_id=article.id, chunk_id="", text=text[g[0][0]:g[-1][1]],
+                    start=g[0][0], end=g[-1][1], title=article.title, source=article.source, date=article.date,
+                    url=article.url)
+            for i, g in enumerate(groups)]
+
+
+def passage_cost(p: Passage) -> int:
+    return count_tokens(p.text) + PASSAGE_OVERHEAD + count_tokens(p.title) // 2
+
+
+def split_parts(passages: Sequence[Passage], budget: int) -> list[list[Passage]]:
+    """Consecutive passages packed into parts of at most `budget` tokens (a passage is never cut)."""
+    parts: list[list[Passage]] = []
+    used = 0
+    for p in passages:
+        cost = passage_cost(p)
+        if parts and used + cost <= budget:
+            parts[-1].append(p)
+            used += cost
+        else:
+            parts.append([p])
+            used = cost
+    return parts
+
+
+def renumbered(passages: Sequence[Passage]) -> tuple[list[Passage], dict[int, int]]:
+    """The passages numbered 1..k for one model call, and the map back to their own numbers."""
+    local = [replace(p, number=i + 1) for i, p in enumerate(passages)]
+    return local, {i + 1: p.number for i, p in enumerate(passages)}
+
+
+def to_global(items: Sequence[Item], mapping: dict[int, int]) -> list[Item]:
+    return [[replace(s, citations=tuple(mapping[n] for n in s.citations)) for s in item] for item in items]
+
+
+# ---- verification --------------------------------------------------------------------------
+
+
+class CachedEmbedder:
+    """The embedder with a memory, so verifying many small texts against the same passages
+    embeds each passage sentence once."""
+
+    def __init__(self, embedder: Embedder):
+        self.inner = embedder
+        self.name = embedder.name
+        self.dimension = embedder.dimension
+        self._seen: dict[str, np.ndarray] = {}
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._seen))
+        if missing:
+            for t, v in zip(missing, self.inner.embed(missing)):
+                self._seen[t] = v
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.stack([self._seen[t] for t in texts])
+
+
+def cached(embedder: Embedder) -> Embedder:
+    return embedder if isinstance(embedder, CachedEmbedder) else CachedEmbedder(embedder)
+
+
+def verify_items(texts: Sequence[str], passages: Sequence[Passage], embedder: Embedder) -> list[Item]:
+    """Each text (a bullet, a paragraph) checked by `qa.citations.verify` against the passages."""
+    return [item for item in (verify(t, passages, embedder) for t in texts) if item]
+
+
+_HEADLINE = re.compile(r"^(?:headline|title)\s*[:\-–]\s*", re.I)
+_BULLET = re.compile(r"^(?:[-*•·]|\d{1,2}[.)])\s+")
+_LABEL = re.compile(r"^[A-Za-z][\w ']{0,40}:$")  # "Summary:", "Key points:" on a line of their own
+_NOTHING = re.compile(r"^(?:none|nothing|n/?a|no \w+)\W*$", re.I)
+
+
+def clean_line(line: str) -> str:
+    line = line.strip().replace("**", "").replace("__", "")
+    return re.sub(r"^#+\s*", "", line).strip()
+
+
+def bullet_text(line: str) -> str:
+    """A line of model text without its bullet mark; "" for blank lines, "none" and bare labels."""
+    line = clean_line(line)
+    if not line or _LABEL.match(line) and not re.search(r"\[\d", line):
+        return ""
+    body = _BULLET.sub("", line).strip()
+    return "" if _NOTHING.match(body) else body
+
+
+def note_lines(raw: str) -> list[str]:
+    """Every line of the model's notes, bullet or not."""
+    return [t for t in map(bullet_text, raw.splitlines()) if t]
+
+
+def parse_lines(raw: str) -> tuple[str, list[str]]:
+    """(headline, bullets) from model text; a leading plain line counts as the headline."""
+    headline, bullets = "", []
+    for line in raw.splitlines():
+        line = clean_line(line)
+        if _HEADLINE.match(line):
+            headline = headline or _HEADLINE.sub("", line)
+        elif not headline and not bullets and line and not _BULLET.match(line) and bullet_text(line):
+            headline = line
+        elif text := bullet_text(line):
+            bullets.append(text)
+    return headline, bullets
+
+
+def word_count(sentences: Sequence[Sentence]) -> int:
+    return sum(len(s.text.split()) for s in sentences)
+
+
+def trim(items: list[Item], words: int) -> list[Item]:
+    """Whole sentences, in order, up to the word limit (a little slack; never empty)."""
+    out: list[Item] = []
+    used = 0
+    for item in items:
+        kept: Item = []
+        for s in item:
+            n = len(s.text.split())
+            if used + n > words * 1.15 and (out or kept):
+                break
+            kept.append(s)
+            used += n
+        if kept:
+            out.append(kept)
+        if len(kept) < len(item):
+            break
+    return out
+
+
+# ---- extractive ----------------------------------------------------------------------------
+
+
+def _units(passages: Sequence[Passage], min_words: int = 5) -> list[tuple[int, str]]:
+    units = [(p.number, p.text[a:b]) for p in passages for a, b in sentence_spans(p.text)]
+    return [(n, s) for n, s in units if len(s.split()) >= min_words]
+
+
+def _is_statement(sentence: str) -> bool:
+    """A sentence fit to lead a summary: not a question, a sub-heading or a dateline."""
+    return len(sentence.split()) >= 8 and sentence.rstrip("\"'”’)").endswith((".", "!")) and not sentence.endswith("?")
+
+
+def ranked_sentences(passages: Sequence[Passage], embedder: Embedder, topic: np.ndarray | None = None,
+                     redundancy: float = 0.85) -> list[tuple[float, int, int, str]]:
+    """(score, order, passage number, sentence), best first: centrality in the article (similarity
+    to the mean of all its sentences), plus relevance to `topic` when given; near-repeats dropped."""
+    units = _units(passages)
+    if not units:
+        return []
+    vectors = embedder.embed([s for _, s in units])
+    centre = vectors.mean(axis=0)
+    centre /= max(float(np.linalg.norm(centre)), 1e-9)
+    score = vectors @ centre
+    if topic is not None:
+        score = 0.4 * score + 0.6 * (vectors @ topic)
+    picked: list[int] = []
+    for j in np.argsort(-score):
+        if all(float(vectors[j] @ vectors[i]) < redundancy for i in picked):
+            picked.append(int(j))
+    return [(float(score[j]), j, units[j][0], units[j][1]) for j in picked]
+
+
+def extract_summary(passages: Sequence[Passage], embedder: Embedder, options: SummaryOptions) -> tuple[Item, list[Item]]:
+    """(headline, points) with no model: the lead sentence, then the most central sentences, cited."""
+    ranked = ranked_sentences(passages, embedder)
+    if not ranked:
+        return [], []
+    order = sorted(ranked, key=lambda r: r[1])
+    lead = next((r for r in order if _is_statement(r[3])), order[0])
+    rest = [r for r in ranked if r is not lead]
+    quote = lambda r: Sentence(r[3], (r[2],), True, 1.0)  # noqa: E731  (a verbatim quote supports itself)
+    if options.style == "bullets":
+        return [quote(lead)], [[quote(r)] for r in sorted(rest[:options.bullets], key=lambda r: r[1])]
+    chosen, words = [lead], len(lead[3].split())
+    for r in rest:
+        n = len(r[3].split())
+        if words + n > options.word_limit * 1.15:
+            continue
+        chosen.append(r)
+        words += n
+    return [], [[quote(r) for r in sorted(chosen, key=lambda r: r[1])]]
+
+
+# ---- the model -----------------------------------------------------------------------------
+
+
+def generate(llm: LLM, messages: Messages, max_tokens: int, temperature: float, timings: Timings) -> str:
+    """One model call, its tokens and time added to `timings`."""
+    t0 = time.perf_counter()
+    raw = llm.complete(messages, max_tokens=max_tokens, temperature=temperature)
+    timings.generation_ms += (time.perf_counter() - t0) * 1000
+    timings.prompt_tokens += llm.usage.prompt_tokens
+    timings.completion_tokens += llm.usage.completion_tokens
+    return raw
+
+
+def _shape(options: SummaryOptions) -> str:
+    if options.style == "bullets":
+        return render_prompt("summarise_shape_bullets", bullets=options.bullets, words=options.word_limit)
+    return render_prompt("summarise_shape_paragraph", words=options.word_limit)
+
+
+def _max_tokens(options: SummaryOptions) -> int:
+    return int(options.word_limit * 2.2) + 60  # room for citation markers and the headline
+
+
+def summary_messages(passages: Sequence[Passage], options: SummaryOptions) -> Messages:
+    tag, blocks = format_passages(passages, salt="summarise")
+    return [{"role": "system", "content": render_prompt("summarise_system", shape=_shape(options))},
+            {"role": "user", "content": render_prompt("summarise_user", tag=tag, passages=blocks)}]
+
+
+def map_messages(passages: Sequence[Passage], part: int, parts: int, title: str, notes: int) -> Messages:
+    tag, blocks = format_passages(passages, salt=f"map{part}")
+    return [{"role": "system", "content": render_prompt("summarise_map", notes=notes)},
+            {"role": "user", "content": render_prompt("summarise_map_user", part=part, parts=parts,
+                                                      title=" ".join(title.split()) or "untitled", tag=tag,
+                                                      passages=blocks)}]
+
+
+def reduce_messages(notes: Sequence[Item], title: str, options: SummaryOptions) -> Messages:
+    lines = "\n".join(f"- {render(item)}" for item in notes)
+    return [{"role": "system", "content": render_prompt("summarise_reduce", shape=_shape(options))},
+            {"role": "user", "content": render_prompt("summarise_reduce_user", title=" ".join(title.split())
+                                                      or "untitled", notes=lines)}]
+
+
+def shape_items(raw: str, passages: Sequence[Passage], embedder: Embedder,
+                options: SummaryOptions) -> tuple[Item, list[Item]]:
+    """The model's text as a verified (headline, points), cut to the asked length."""
+    headline_text, lines = parse_lines(raw)
+    if options.style == "paragraph":
+        body = " ".join(([headline_text] if headline_text else []) + lines)
+        items = verify_items([body], passages, embedder)
+        return [], trim(items, options.word_limit)
+    headline = verify(headline_text, passages, embedder) if headline_text else []
+    points = verify_items(lines, passages, embedder)[:options.bullets]
+    return headline, trim(points, max(options.word_limit - word_count(headline), 10))
+
+
+def summarise(article: Article, *, llm: LLM, embedder: Embedder, options: SummaryOptions = SummaryOptions(),
+              on_progress: Progress | None = None) -> Summary:
+    """Summarise one article: extractive, one call, or map-reduce when it exceeds the budget."""
+    if options.style not in STYLES:
+        raise UsageError(f"--style must be bullets or paragraph, not {options.style!r}.")
+    t0 = time.perf_counter()
+    timings = Timings()
+    embedder = cached(embedder)
+    passages = article_passages(article, options.passage_tokens)
+    progress = on_progress or (lambda done, total, what: None)
+
+    def finish(headline: Item, points: list[Item], **extra) -> Summary:
+        timings.total_ms = (time.perf_counter() - t0) * 1000
+        return Summary(article, headline, points, passages, options.style, llm.name, timings=timings, **extra)
+
+    if isinstance(llm, Extractive) or not passages:
+        return finish(*extract_summary(passages, embedder, options))
+
+    parts = split_parts(passages, options.budget)
+    calls = dropped = 0
+    if len(parts) == 1:
+        progress(0, 1, "summarising")
+        raw = generate(llm, summary_messages(passages, options), _max_tokens(options), options.temperature, timings)
+        calls = 1
+        progress(1, 1, "verifying")
+        headline, points = shape_items(raw, passages, embedder, options)
+    else:
+        notes: list[Item] = []
+        dropped = 0
+        per_part = max(3, min(6, options.bullets))
+        planned = len(parts) + 1
+        for i, part in enumerate(parts, 1):
+            progress(calls, planned, f"part {i} of {len(parts)}")
+            local, mapping = renumbered(part)
+            raw = generate(llm, map_messages(local, i, len(parts), article.title, per_part), per_part * 45 + 20,
+                           options.temperature, timings)
+            calls += 1
+            found = to_global(verify_items(note_lines(raw), local, embedder), mapping)
+            # only what the passages support goes on to the merge (the count of the rest is reported)
+            notes += [[s for s in item if s.supported] for item in found if any(s.supported for s in item)]
+            dropped += sum(not s.supported for item in found for s in item)
+        headline, points, used = _reduce(notes, article.title, passages, llm, embedder, options, timings,
+                                         lambda done, total, what: progress(calls + done, calls + total, what))
+        calls += used
+        progress(calls, calls, "done")
+    if not any(s.supported for s in headline + [s for item in points for s in item]):
+        headline, points = extract_summary(passages, embedder, options)
+        return finish(headline, points, parts=len(parts), calls=calls, dropped=dropped,
+                      fallback="the model's summary was not supported by the article; showing its key sentences instead")
+    return finish(headline, points, parts=len(parts), calls=calls, dropped=dropped)
+
+
+def _reduce(notes: list[Item], title: str, passages: Sequence[Passage], llm: LLM, embedder: Embedder,
+            options: SummaryOptions, timings: Timings, progress: Progress) -> tuple[Item, list[Item], int]:
+    """Merge notes into the summary; notes over the budget are merged in groups first, round by round."""
+    calls = 0
+    note_options = replace(options, style="bullets", bullets=6, words=150)
+    while sum(count_tokens(render(n)) + 2 for n in notes) > options.budget and len(notes) > 1:
+        groups: list[list[Item]] = [[]]
+        used = 0
+        for note in notes:
+            cost = count_tokens(render(note)) + 2
+            if groups[-1] and used + cost > options.budget:
+                groups.append([])
+                used = 0
+            groups[-1].append(note)
+            used += cost
+        if len(groups) == len(notes):
+            break  # every note is a group of its own: merging cannot shrink them further
+        merged: list[Item] = []
+        for group in groups:
+            progress(calls, calls + len(groups) + 1, "merging notes")
+            raw = generate(llm, reduce_messages(group, title, note_options), _max_tokens(note_options),
+                           options.temperature, timings)
+            calls += 1
+            head, points = shape_items(raw, passages, embedder, note_options)
+            merged += [[s for s in item if s.supported] for item in [head, *points] if any(s.supported for s in item)]
+        notes = merged
+    progress(calls, calls + 1, "merging")
+    if not notes:
+        return [], [], calls
+    raw = generate(llm, reduce_messages(notes, title, options), _max_tokens(options), options.temperature, timings)
+    headline, points = shape_items(raw, passages, embedder, options)
+    return headline, points, calls + 1
