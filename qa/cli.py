@@ -312,3 +312,5 @@ from . import chat_cli  # noqa: E402,F401  (registers qa chat)
 
 
 from . import summarise_cli  # noqa: E402,F401  (registers qa summarise / brief)
+
+from . import eval_cli  # noqa: E402,F401  (registers qa eval)
