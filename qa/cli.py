@@ -312,5 +312,3 @@ from . import chat_cli  # noqa: E402,F401  (registers qa chat)
 
 
 from . import summarise_cli  # noqa: E402,F401  (registers qa summarise / brief)
-
-from . import eval_cli  # noqa: E402,F401  (registers qa eval)
