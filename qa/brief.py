@@ -1,0 +1,300 @@
+"""Briefings on a topic across many articles: find them, summarise each (map), merge (reduce).
+
+Every sentence is verified against the numbered passages (qa/citations.py `verify`), exactly
+as answers are. The timeline is built by code from each article's verified notes, ordered by
+article date. What articles say is disputed, and what they say is not yet known, is found by
+code too, so a briefing has them when the model misses them, and without a model.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from .answer import format_passages
+from .chunking import sentence_spans
+from .citations import render
+from .embeddings import Embedder
+from .lexical import LexicalIndex
+from .llm import LLM, Extractive, Messages
+from .prompts import render as render_prompt
+from .records import Article, Passage, Sentence, Timings
+from .retrieval import Filters, search, select_context
+from .store import Store
+from .summarise import (Item, Progress, _units, bullet_text, cached, clean_line, generate, note_lines,
+                        ranked_sentences, renumbered, to_global, verify_items)
+
+RELEVANCE_FLOOR = 0.25  # MiniLM cosine of the topic with an article's best sentence; unrelated text is ~0.1
+_SECTIONS = {"overview": "overview", "summary": "overview", "key points": "key_points", "key facts": "key_points",
+             "disagreements": "disagreements", "where sources disagree": "disagreements",
+             "open questions": "open_questions", "questions": "open_questions"}
+_HEADER = re.compile(r"^(overview|summary|key points|key facts|disagreements|where sources disagree|"
+                     r"open questions|questions)\s*:?\s*(.*)$", re.I)
+_OPEN = re.compile(r"\b(not yet|still not|has not been|have not been|yet to|unclear|uncertain|unknown|undecided|"
+                   r"remains? to be|no decision|will decide|would not say|declined to|called for|an independent "
+                   r"review|once the)\b|\?$", re.I)
+_DISPUTE = re.compile(r"\b(disput\w*|disagree\w*|contradict\w*|far (?:lower|higher)|rejected|denied|challenged|"
+                      r"apart|counted .* twice|overstat\w*|understat\w*)\b", re.I)
+
+
+@dataclass(frozen=True)
+class BriefOptions:
+    filters: Filters = Filters()
+    articles: int = 5  # articles at most in the briefing
+    candidates: int = 40  # chunk hits looked at
+    per_article_budget: int = 350  # passage tokens taken from each article
+    points: int = 5
+    notes: int = 3  # notes at most per article in the map step
+    temperature: float = 0.0
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    date: str
+    source: str
+    title: str
+    article_id: str
+    sentences: list[Sentence]
+
+
+@dataclass
+class Briefing:
+    topic: str
+    overview: Item
+    key_points: list[Item]
+    timeline: list[TimelineEntry]
+    disagreements: list[Item]
+    open_questions: list[Item]
+    passages: list[Passage]
+    articles: list[Article]
+    model: str
+    fallback: str = ""
+    calls: int = 0
+    dropped: int = 0  # map notes their passages did not support, left out of the merge
+    timings: Timings = field(default_factory=Timings)
+
+    @property
+    def sentences(self) -> list[Sentence]:
+        items = [self.overview, *self.key_points, *(e.sentences for e in self.timeline), *self.disagreements,
+                 *self.open_questions]
+        return [s for item in items for s in item]
+
+    @property
+    def cited(self) -> list[Passage]:
+        used = {n for s in self.sentences for n in s.citations}
+        return [p for p in self.passages if p.number in used]
+
+    @property
+    def sources(self) -> list[str]:
+        return sorted({p.source for p in self.cited if p.source})
+
+
+# ---- finding the articles ------------------------------------------------------------------
+
+
+def find_articles(topic: str, *, store: Store, embedder: Embedder, index: LexicalIndex,
+                  options: BriefOptions) -> tuple[list[Article], list[Passage], np.ndarray]:
+    """The most relevant articles, taken in turn from each source, and from each its passages on
+    the topic (numbered across the briefing), dated articles first in date order."""
+    hits, qvec = search(topic, store=store, embedder=embedder, index=index, k=options.candidates,
+                        filters=options.filters)
+    if qvec is None:
+        qvec = embedder.embed([topic])[0]
+    by_article: dict[str, list] = {}
+    for h in hits:
+        by_article.setdefault(h.chunk.article_id, []).append(h)
+    scored: list[tuple[float, str, list[Passage]]] = []
+    for aid in list(by_article)[:options.articles * 2]:
+        passages = select_context(topic, by_article[aid], store=store, embedder=embedder, index=index, qvec=qvec,
+                                  budget=options.per_article_budget, per_article=3)
+        units = [s for _, s in _units(passages, 4)]
+        relevance = float(np.max(embedder.embed(units) @ qvec)) if units else 0.0
+        if relevance >= RELEVANCE_FLOOR:
+            scored.append((relevance, aid, passages))
+    scored.sort(key=lambda r: -r[0])
+    # diverse across sources: every source's best article first, then every source's second...
+    turn: dict[str, int] = {}
+    taken: dict[str, int] = {}
+    for _, aid, passages in scored:
+        source = passages[0].source if passages else ""
+        turn[aid] = taken.get(source, 0)
+        taken[source] = turn[aid] + 1
+    chosen = sorted(scored, key=lambda r: (turn[r[1]], -r[0]))[:options.articles]
+    meta = {a.article.id: a.article for a in store.articles(ids=[aid for _, aid, _ in chosen])}
+    chosen.sort(key=lambda r: (meta[r[1]].date or "9999", meta[r[1]].source))
+    numbered: list[Passage] = []
+    for _, _, passages in chosen:
+        for p in passages:
+            numbered.append(Passage(len(numbered) + 1, p.article_id, p.chunk_id, p.text, p.start, p.end, p.title,
+                                    p.source, p.date, p.url, p.score))
+    return [meta[aid] for _, aid, _ in chosen], numbered, qvec
+
+
+# ---- map -----------------------------------------------------------------------------------
+
+
+def map_messages(topic: str, passages: Sequence[Passage], notes: int) -> Messages:
+    tag, blocks = format_passages(passages, salt=topic)
+    return [{"role": "system", "content": render_prompt("brief_map", notes=notes)},
+            {"role": "user", "content": render_prompt("brief_map_user", topic=" ".join(topic.split()), tag=tag,
+                                                      passages=blocks)}]
+
+
+def extract_notes(passages: Sequence[Passage], embedder: Embedder, qvec: np.ndarray, limit: int) -> list[Item]:
+    """The article's sentences most central to it and to the topic, quoted and cited."""
+    ranked = ranked_sentences(passages, embedder, topic=qvec)[:limit]
+    return [[Sentence(text, (number,), True, 1.0)] for _, _, number, text in ranked]
+
+
+# ---- reduce --------------------------------------------------------------------------------
+
+
+def reduce_messages(topic: str, notes: dict[str, list[Item]], articles: Sequence[Article], points: int) -> Messages:
+    blocks = []
+    for art in articles:
+        if notes.get(art.id):
+            head = f"{art.source or 'unknown source'}, {art.date or 'undated'}: {' '.join(art.title.split())}"
+            blocks.append(head + "\n" + "\n".join(f"- {render(item)}" for item in notes[art.id]))
+    return [{"role": "system", "content": render_prompt("brief_reduce", points=points)},
+            {"role": "user", "content": render_prompt("brief_reduce_user", topic=" ".join(topic.split()),
+                                                      notes="\n\n".join(blocks))}]
+
+
+def parse_sections(raw: str) -> dict[str, list[str]]:
+    """The model's briefing text cut into its sections: the overview as one text, the others as
+    lists of bullet texts ("none" dropped)."""
+    sections: dict[str, list[str]] = {k: [] for k in ("overview", "key_points", "disagreements", "open_questions")}
+    current = "overview"
+    for line in raw.splitlines():
+        line = clean_line(line)
+        m = _HEADER.match(line)
+        if m:
+            current = _SECTIONS[m.group(1).lower()]
+            line = m.group(2).strip()
+        text = bullet_text(line)
+        if text:
+            sections[current].append(text)
+    if sections["overview"]:
+        sections["overview"] = [" ".join(sections["overview"])]
+    return sections
+
+
+# ---- what code finds ----------------------------------------------------------------------
+
+
+def disagreements(passages: Sequence[Passage], embedder: Embedder, qvec: np.ndarray, limit: int = 2) -> list[Item]:
+    """Sentences in which an article says a figure or claim is disputed, each with the neighbouring
+    sentence that gives a figure (the other side), quoted and cited; most relevant first."""
+    found: list[tuple[str, Item]] = []
+    for p in passages:
+        sentences = [p.text[a:b] for a, b in sentence_spans(p.text)]
+        for k, text in enumerate(sentences):
+            if len(text.split()) < 3 or not _DISPUTE.search(text):
+                continue
+            before = sentences[k - 1] if k > 0 and re.search(r"\d", sentences[k - 1]) else ""
+            after = sentences[k + 1] if k + 1 < len(sentences) and re.search(r"\d", sentences[k + 1]) else ""
+            side = [before, text] if before and (not after or not re.search(r"\d", text)) else [text, after]
+            found.append((" ".join(side), [Sentence(t, (p.number,), True, 1.0) for t in side if t]))
+    if not found:
+        return []
+    relevance = embedder.embed([t for t, _ in found]) @ qvec
+    return _best_distinct([(float(r), item) for r, (_, item) in zip(relevance, found)], limit)
+
+
+def open_questions(passages: Sequence[Passage], embedder: Embedder, qvec: np.ndarray, limit: int = 2) -> list[Item]:
+    """Sentences that say something is not yet known or decided, most relevant first."""
+    units = [(n, s) for n, s in _units(passages, 5) if _OPEN.search(s)]
+    if not units:
+        return []
+    relevance = embedder.embed([s for _, s in units]) @ qvec
+    return _best_distinct([(float(r), [Sentence(s, (n,), True, 1.0)]) for r, (n, s) in zip(relevance, units)], limit)
+
+
+def _best_distinct(found: list[tuple[float, Item]], limit: int) -> list[Item]:
+    out: list[Item] = []
+    seen: set[str] = set()
+    for _, item in sorted(found, key=lambda f: -f[0]):
+        texts = {s.text for s in item}
+        if texts & seen:
+            continue
+        seen |= texts
+        out.append(item)
+        if len(out) >= limit:
+            break
+    return out
+
+
+def _merge(model: list[Item], code: list[Item], limit: int) -> list[Item]:
+    """The model's verified items, then what code found that they do not already cite."""
+    cited = {n for item in model for s in item for n in s.citations}
+    extra = [item for item in code if not {n for s in item for n in s.citations} <= cited]
+    return (model + extra)[:limit]
+
+
+# ---- the briefing ---------------------------------------------------------------------------
+
+
+def brief(topic: str, *, store: Store, embedder: Embedder, index: LexicalIndex, llm: LLM,
+          options: BriefOptions = BriefOptions(), on_progress: Progress | None = None) -> Briefing:
+    """Find the articles on a topic, take notes on each (map), merge them into a briefing (reduce)."""
+    t0 = time.perf_counter()
+    timings = Timings()
+    embedder = cached(embedder)
+    progress = on_progress or (lambda done, total, what: None)
+    articles, passages, qvec = find_articles(topic, store=store, embedder=embedder, index=index, options=options)
+    timings.retrieval_ms = (time.perf_counter() - t0) * 1000
+    by_article = {a.id: [p for p in passages if p.article_id == a.id] for a in articles}
+    use_model = not isinstance(llm, Extractive)
+    planned = len(articles) + 1 if use_model else 0
+    calls = dropped = 0
+    notes: dict[str, list[Item]] = {}
+    for art in articles:
+        own = by_article[art.id]
+        if use_model:
+            progress(calls, planned, f"article {calls + 1} of {len(articles)}: {art.source or art.title[:30]}")
+            local, mapping = renumbered(own)
+            raw = generate(llm, map_messages(topic, local, options.notes), options.notes * 45 + 20,
+                           options.temperature, timings)
+            calls += 1
+            found = to_global(verify_items(note_lines(raw), local, embedder), mapping)
+            kept = [[s for s in item if s.supported] for item in found if any(s.supported for s in item)]
+            dropped += sum(not s.supported for item in found for s in item)
+            # an article whose notes its passages do not support is noted by its own key sentences
+            notes[art.id] = kept or extract_notes(own, embedder, qvec, 2)
+        else:
+            notes[art.id] = extract_notes(own, embedder, qvec, 2)
+    timeline = [TimelineEntry(a.date, a.source, a.title, a.id, notes[a.id][0]) for a in articles if notes[a.id]]
+    found_disagreements = disagreements(passages, embedder, qvec)
+    found_questions = open_questions(passages, embedder, qvec)
+
+    def finish(overview: Item, points: list[Item], disputes: list[Item], questions: list[Item],
+               fallback: str = "") -> Briefing:
+        timings.total_ms = (time.perf_counter() - t0) * 1000
+        return Briefing(topic, overview, points, timeline, disputes, questions, passages, articles, llm.name,
+                        fallback=fallback, calls=calls, dropped=dropped, timings=timings)
+
+    ranked = sorted((item for items in notes.values() for item in items),
+                    key=lambda item: -float(embedder.embed([item[0].text])[0] @ qvec))
+    extractive = (ranked[0] if ranked else [], ranked[1:options.points + 1], found_disagreements, found_questions)
+    if not use_model or not articles:
+        return finish(*extractive)
+    progress(calls, planned, "merging")
+    raw = generate(llm, reduce_messages(topic, notes, articles, options.points), 150 + options.points * 50,
+                   options.temperature, timings)
+    calls += 1
+    progress(calls, calls, "verifying")
+    sections = parse_sections(raw)
+    overview = verify_items(sections["overview"], passages, embedder)
+    points = verify_items(sections["key_points"], passages, embedder)[:options.points]
+    disputes = _merge(verify_items(sections["disagreements"], passages, embedder), found_disagreements, 3)
+    questions = verify_items(sections["open_questions"], passages, embedder)[:2]
+    if not any(s.supported for item in overview + points for s in item):
+        return finish(*extractive, fallback="the model's briefing was not supported by the articles; "
+                                            "showing their key sentences instead")
+    if not any(s.supported for item in questions for s in item):
+        questions = questions + found_questions
+    return finish(overview[0] if overview else [], points, disputes, questions[:3])
