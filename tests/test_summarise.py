@@ -6,6 +6,8 @@ joined into one digest), with the fake model's replies made from that article's 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from qa.chunking import sentence_spans
@@ -13,35 +15,47 @@ from qa.citations import render
 from qa.errors import UsageError
 from qa.ingest import ingest
 from qa.llm import Extractive, FakeLLM
+from qa.lexical import LexicalIndex
 from qa.loaders import load_file
 from qa.summarise import (SummaryOptions, article_passages, find_article, parse_lines, split_parts, summarise,
                           trim)
 from qa.records import Sentence
+from qa.store import Store
 from qa.tokens import count_tokens
 
+SAMPLE = Path(__file__).resolve().parent.parent / "eval" / "sample" / "articles"
 OPENS = "tram-line-opens.md"
 
 
-@pytest.fixture
-def opened(make_store, index_for, embedder, sample_dir):
-    """A store with three sample articles."""
-    store = make_store(embedder)
-    files = [sample_dir / n for n in (OPENS, "tram-costs-auditor-report.txt", "korvane-strike-ends.md")]
-    report = ingest([str(f) for f in files], store=store, embedder=embedder, index=index_for(store))
-    assert report.count("new") == 3
-    return store
+@pytest.fixture(scope="module")
+def shelf(tmp_path_factory, embedder):
+    """A real store, filled once for the module (the tests only read it): three sample articles,
+    and one long article (every sample article's text, joined), far over the 1,000-token budget."""
+    home = tmp_path_factory.mktemp("summarise-home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("QA_HOME", str(home))
+        mp.setenv("TIKTOKEN_CACHE_DIR", str(home / "tiktoken"))
+        bodies = [load_file(p).articles[0].text for p in sorted(SAMPLE.iterdir())]
+        digest = home / "digest.txt"
+        digest.write_text("Harrowfield and Vantelle: the year in review\nSource: Test Digest\nDate: 2026-06-01\n\n"
+                          + "\n".join(bodies), encoding="utf-8")
+        store = Store(home, "articles", embedder.name, embedder.dimension)
+        files = [SAMPLE / n for n in (OPENS, "tram-costs-auditor-report.txt", "korvane-strike-ends.md")]
+        report = ingest([str(f) for f in files + [digest]], store=store, embedder=embedder,
+                        index=LexicalIndex(home / "bm25" / store.name))
+        assert report.count("new") == 4
+    yield store
+    store.close()
 
 
 @pytest.fixture
-def digest(tmp_path, make_store, index_for, embedder, sample_dir):
-    """One long article (every sample article's text, joined), far over the 1,000-token budget."""
-    bodies = [load_file(p).articles[0].text for p in sorted(sample_dir.iterdir())]
-    path = tmp_path / "digest.txt"
-    path.write_text("Harrowfield and Vantelle: the year in review\nSource: Test Digest\nDate: 2026-06-01\n\n"
-                    + "\n".join(bodies), encoding="utf-8")
-    store = make_store(embedder)
-    ingest([str(path)], store=store, embedder=embedder, index=index_for(store))
-    return store.articles()[0].article
+def opened(shelf):
+    return shelf
+
+
+@pytest.fixture
+def digest(shelf):
+    return find_article("the year in review", shelf).article
 
 
 def first_sentence(text: str) -> str:
@@ -66,12 +80,12 @@ def test_passages_cover_the_article_in_order(opened):
     assert covered.replace(" ", "").replace("\n", "") == article.text.replace(" ", "").replace("\n", "")
 
 
-def test_find_article_by_id_path_url_or_title(opened, sample_dir):
+def test_find_article_by_id_path_url_or_title(opened):
     article = find_article("riverside line opens", opened).article  # every word of the title
     assert article.title.startswith("Riverside Line opens")
     assert find_article(article.id, opened).article == article
     assert find_article(article.id[:8], opened).article == article
-    assert find_article(str(sample_dir / OPENS), opened).article == article
+    assert find_article(str(SAMPLE / OPENS), opened).article == article
     assert find_article(article.url, opened).article == article
     with pytest.raises(UsageError, match="matches 2 articles"):
         find_article("Riverside", opened)
