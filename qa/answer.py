@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .chunking import sentence_spans
-from .citations import is_refusal, render, verify
+from .citations import is_refusal, key_terms_missing, render, verify
 from .embeddings import Embedder
 from .lexical import LexicalIndex, terms
 from .llm import LLM, Extractive, Messages
@@ -65,7 +65,10 @@ def extract(question: str, passages: Sequence[Passage], embedder: Embedder, limi
     qterms = set(terms(question))
     dense = embedder.embed([s for _, s in units]) @ embedder.embed([question])[0]
     lexical = np.array([len(qterms & set(terms(s))) / max(1, len(qterms)) for _, s in units])
-    score = 0.6 * dense + 0.4 * lexical
+    # a passage that lacks the names and numbers the question is about cannot answer it
+    by_number = {p.number: p.text for p in passages}
+    missing = np.array([key_terms_missing(question, by_number[n]) for n, _ in units])
+    score = (0.6 * dense + 0.4 * lexical) * (1 - 0.5 * missing)
     picked: list[Sentence] = []
     for j in np.argsort(-score)[:limit]:
         if score[j] < threshold:

@@ -2,8 +2,8 @@
 
 - a citation to a passage that was not given is removed;
 - each sentence is scored against its cited passages (lexical overlap plus embedding
-  similarity with the passage's best sentence, halved when it states a number the passage
-  does not contain) and flagged when unsupported;
+  similarity with the passage's best sentence, halved when it states a number or a name the
+  passage does not contain) and flagged when unsupported;
 - a supported sentence without a citation gets the passage that supports it best.
 """
 
@@ -16,7 +16,7 @@ import numpy as np
 
 from .chunking import sentence_spans
 from .embeddings import Embedder
-from .lexical import terms
+from .lexical import STOPWORDS, terms
 from .prompts import REFUSAL
 from .records import Passage, Sentence
 
@@ -59,6 +59,30 @@ def numbers_match(sentence: str, passage: str) -> bool:
     return all(n.replace(",", "") in have for n in _NUMBER.findall(sentence))
 
 
+_NAME = re.compile(r"(?<=[^\s.!?\"“(])\s+([A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*)*)")
+
+
+def names(text: str) -> set[str]:
+    """Capitalised words that are not at the start of a sentence: the names a claim is about."""
+    found = set()
+    for match in _NAME.finditer(text):
+        for word in match.group(1).split():
+            word = re.sub(r"[’']s$", "", word).lower()
+            if len(word) > 1 and word not in STOPWORDS:
+                found.add(word)
+    return found
+
+
+def key_terms_missing(claim: str, passage: str) -> float:
+    """Share of the claim's names and numbers that the passage does not contain."""
+    needed = names(claim) | {n.replace(",", "") for n in _NUMBER.findall(claim)}
+    if not needed:
+        return 0.0
+    low = passage.lower().replace(",", "")
+    have = {w for w in needed if re.search(r"(?<!\w)" + re.escape(w), low)}
+    return 1 - len(have) / len(needed)
+
+
 def _lexical_support(sentence: str, passage: str) -> float:
     words = set(terms(sentence))
     if not words:
@@ -96,8 +120,8 @@ class SupportScorer:
                 sims[n] = 0.5 * lexical + 0.5 * dense
             else:
                 sims[n] = lexical
-            if not numbers_match(sentence, text):
-                sims[n] *= 0.5  # a figure the passage does not contain is not supported by it
+            if not numbers_match(sentence, text) or key_terms_missing(sentence, text) > 0:
+                sims[n] *= 0.5  # a figure or a name the passage does not contain is not supported by it
         return sims
 
 

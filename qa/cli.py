@@ -6,6 +6,7 @@ Exit codes: 0 success; 1 an error, or some inputs failed; 2 bad usage; 130 inter
 from __future__ import annotations
 
 import json
+import os
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -47,6 +48,14 @@ def reported() -> Iterator[None]:
     except KeyboardInterrupt:
         err.print("[yellow]Interrupted.[/yellow]")
         raise typer.Exit(130)
+    except (typer.Exit, typer.Abort, SystemExit):
+        raise
+    except Exception as exc:  # a bug or a library failure: one line, the traceback only on request
+        if os.environ.get("QA_DEBUG"):
+            raise
+        views.error(err, f"unexpected {exc.__class__.__name__}: {exc}. Run `qa doctor`; "
+                         "set QA_DEBUG=1 to see the traceback and please report it.")
+        raise typer.Exit(1)
 
 
 def _embedder(settings: Settings):
@@ -140,7 +149,7 @@ def ingest(
             out.print_json(json.dumps(views.ingest_json(report)))
         else:
             for line in views.ingest_problems(report):
-                err.print(line)
+                err.print(line, soft_wrap=True)  # one line per problem, whatever the width
             out.print(views.ingest_summary(report))
         if report.interrupted:
             err.print("[yellow]Interrupted: finished articles are saved; run the same command again to finish.[/yellow]")

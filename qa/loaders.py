@@ -48,6 +48,9 @@ def normalise_date(raw: object) -> str:
     if not raw:
         return ""
     text = str(raw).strip()
+    # "Mon. Feb 26th, 2024" -> "Feb 26, 2024": drop a weekday and ordinal suffixes
+    text = re.sub(r"^(mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,?\s+", "", text, flags=re.I)
+    text = re.sub(r"(?<=\d)(st|nd|rd|th)\b", "", text)
     m = re.match(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})", text)
     if m:
         y, mo, d = (int(g) for g in m.groups())
@@ -92,8 +95,11 @@ def clean_text(text: str) -> str:
 
 
 def _first_line(text: str) -> str:
+    """A title for an article that has none: its first line, or that line's first sentence."""
     line = text.split("\n", 1)[0]
-    return line if len(line) <= 200 else line[:200].rsplit(" ", 1)[0] + "…"
+    if len(line) > 120:
+        line = re.split(r"(?<=[.!?])\s", line, maxsplit=1)[0]
+    return line if len(line) <= 120 else line[:120].rsplit(" ", 1)[0] + "…"
 
 
 class _Skip(Exception):
@@ -150,6 +156,9 @@ def _header_lines(text: str) -> tuple[dict[str, str], str]:
         if m:
             meta[m.group(1).lower()] = m.group(2).strip()
             body_from = i + 1
+        elif line.strip() and len(line) < 40 and normalise_date(line) and "date" not in meta:
+            meta["date"] = line.strip()  # a dateline such as "Mon. Feb 26th, 2024"
+            body_from = i + 1
         elif line.strip() and i == 0 and len(line) < 200:
             meta["title"] = line.strip()
         elif line.strip():
@@ -167,8 +176,9 @@ def load_plain(text: str, origin: str) -> Article:
         meta, body = _header_lines(text)
     if not body.strip():
         raise _Skip("no article text after the header")
+    named = re.search(r"(\d{4}-\d{2}-\d{2})", Path(origin).name)  # a date in the file name, as a last resort
     return make_article(body, title=meta.get("title", ""), source=meta.get("source", ""),
-                        date=meta.get("date", ""), url=meta.get("url", ""),
+                        date=meta.get("date", "") or (named.group(1) if named else ""), url=meta.get("url", ""),
                         author=meta.get("author", meta.get("by", "")), origin=origin)
 
 

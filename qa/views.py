@@ -134,4 +134,4 @@ def checks_table(checks: Sequence[Check], title: str) -> Table:
 
 
 def error(console: Console, message: str) -> None:
-    console.print(Text.assemble(("error: ", "bold red"), message))
+    console.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)

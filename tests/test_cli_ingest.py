@@ -160,8 +160,6 @@ def test_each_problem_is_one_line_a_user_sees(cli, tmp_path, monkeypatch):
     assert "chunks added" in result.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="cli.py prints problems through rich, which wraps them at 80 columns when "
-                                       "stderr is not a terminal (e.g. `qa ingest ... 2>log`); fix: soft_wrap=True")
 def test_each_problem_is_one_line_at_the_default_width(cli, tmp_path, monkeypatch):
     from qa import cli as cli_module
 
@@ -378,3 +376,23 @@ def test_kill_9_mid_ingest_then_rerun(tmp_path):
     rows = db.execute("SELECT COUNT(*), COUNT(DISTINCT key), COUNT(DISTINCT title) FROM articles WHERE state='ok'")
     assert rows.fetchone() == (60, 60, 60)
     db.close()
+
+
+def test_doctor_check_passes_on_a_new_empty_store(cli):
+    result = cli("doctor", "--check", "--json")
+    data = as_json(result)
+    assert all(c["ok"] for c in data["store"])
+
+
+def test_an_unexpected_failure_is_one_line_not_a_traceback(cli, tmp_path, monkeypatch):
+    import qa.ingest
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(qa.ingest, "ingest", broken)
+    (tmp_path / "a.txt").write_text("Some article text that is long enough to ingest.")
+    result = cli("ingest", tmp_path / "a.txt")
+    assert result.exit_code == 1
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "unexpected RuntimeError: disk on fire" in result.stderr
