@@ -9,6 +9,8 @@ files of the corpora they run over.
   the rest `positive`), `rejection` (`negative` only: the right reply is a refusal),
   `counterfactual` (`positive_wrong`: the planted `fakeanswer` is tracked).
 - `squad`: the SQuAD sample (`queries.json` + `ground_truth.json`), paragraphs as articles.
+- `summaries`: reference summaries of articles: the news-summary set (`writer_summaries.json`,
+  several references per article) or JSON lines `{article, summary}` naming articles of `--corpus`.
 
 Synthesised corpora are written as JSON lines into `workspace` and ingested like any file.
 """
@@ -26,9 +28,9 @@ from .errors import QAError, UsageError
 from .evaluate import EvalItem, EvalSet
 from .loaders import make_article
 
-FORMATS = ("gold", "realtimeqa", "rgb", "squad")
+FORMATS = ("gold", "realtimeqa", "rgb", "squad", "summaries")
 MODES = {"gold": ("pool",), "realtimeqa": ("pool", "own"), "rgb": ("noise", "rejection", "counterfactual"),
-         "squad": ("pool", "own")}
+         "squad": ("pool", "own"), "summaries": ("pool",)}
 
 
 def _read_json_lines(path: Path) -> Iterable[tuple[int, Any]]:
@@ -86,8 +88,9 @@ def load_gold(path: Path, corpus: list[str]) -> EvalSet:
     items, seen = [], set()
     for n, row in _read_json_lines(path):
         where = f"{path}:{n}"
-        if not isinstance(row, dict) or not isinstance(row.get("question"), str) or not row["question"].strip():
-            raise QAError(f"{where}: each line needs a 'question' (and an 'id'); see eval/README.md.")
+        if not isinstance(row, dict) or not isinstance(row.get("question", ""), str) or not (
+                str(row.get("question", "")).strip() or row.get("summary")):
+            raise QAError(f"{where}: each line needs a 'question' (or a 'summary'), and an 'id'; see eval/README.md.")
         item_id = str(row.get("id") or f"line{n}")
         if item_id in seen:
             raise QAError(f"{where}: the id {item_id!r} is used twice; ids must be unique.")
@@ -102,7 +105,7 @@ def load_gold(path: Path, corpus: list[str]) -> EvalSet:
         unanswerable = bool(row.get("unanswerable", False))
         if not answers and not unanswerable and not row.get("summary"):
             raise QAError(f"{where}: give 'answers', or mark the question \"unanswerable\": true.")
-        items.append(EvalItem(item_id, row["question"].strip(), answers, choices, index,
+        items.append(EvalItem(item_id, str(row.get("question", "")).strip(), answers, choices, index,
                               _strings(row.get("gold_articles"), "gold_articles", where), unanswerable,
                               str(row.get("summary") or ""), _strings(row.get("wrong_answers"), "wrong_answers", where)))
     if not items:
@@ -236,6 +239,40 @@ def load_squad(path: Path, mode: str, workspace: Path) -> EvalSet:
     return EvalSet(folder.name, "squad", items, corpora, {"mode": mode}, _hash(list(paragraphs), truth))
 
 
+# ---- summaries ------------------------------------------------------------------------------------
+
+def load_summaries(path: Path, workspace: Path, corpus: list[str]) -> EvalSet:
+    """One item per article, its reference summaries joined by a blank line (ROUGE takes the
+    best reference). `writer_summaries.json` brings its articles; JSON lines name files of --corpus."""
+    if path.suffix == ".json":
+        rows = _read_json(path)
+        if not isinstance(rows, list):
+            raise QAError(f"{path}: expected a list of {{article_id, article, summary}}.")
+        refs: dict[str, list[str]] = {}
+        texts: dict[str, str] = {}
+        for row in rows:
+            key = str(row["article_id"])
+            texts.setdefault(key, str(row["article"]))
+            refs.setdefault(key, []).append(" ".join(str(row["summary"]).split()))
+        records = [{"title": f"Article {key}", "text": texts[key], "url": f"summaries://{key}"} for key in texts]
+        corpora = {"": [_write_records(workspace / "summaries" / f"{_hash(records)}.jsonl", records)]}
+        items = [EvalItem(key, "", gold_articles=(f"summaries://{key}",), summary="\n\n".join(refs[key]))
+                 for key in texts]
+    else:
+        items = []
+        for n, row in _read_json_lines(path):
+            if not isinstance(row, dict) or not row.get("article") or not row.get("summary"):
+                raise QAError(f"{path}:{n}: each line needs 'article' (a file name, id or url) and 'summary'.")
+            items.append(EvalItem(f"{n}:{row['article']}", "", gold_articles=(str(row["article"]),),
+                                  summary=str(row["summary"])))
+        corpora = {}
+        if corpus:
+            from .loaders import expand_paths
+
+            corpora[""] = expand_paths(corpus)[0]
+    return EvalSet(path.stem, "summaries", items, corpora, {}, _hash(path.read_bytes().decode("utf-8", "replace")))
+
+
 def load_set(fmt: str, path: Path, *, workspace: Path, corpus: list[str] | None = None, mode: str = "",
              noise: float = 0.0, passages: int = 5, seed: int = 0) -> EvalSet:
     """The eval set at `path` in format `fmt` (see FORMATS); `mode` defaults to the first of MODES[fmt]."""
@@ -246,12 +283,14 @@ def load_set(fmt: str, path: Path, *, workspace: Path, corpus: list[str] | None 
         raise UsageError(f"--mode for {fmt} must be one of {', '.join(MODES[fmt])}, not {mode!r}.")
     if not path.exists():
         raise UsageError(f"{path} does not exist; give a gold file (or the folder of a public set).")
-    if corpus and fmt != "gold":
-        raise UsageError(f"--corpus is for --format gold; the {fmt} adapter brings its own articles.")
+    if corpus and fmt not in ("gold", "summaries"):
+        raise UsageError(f"--corpus is for --format gold or summaries; the {fmt} adapter brings its own articles.")
     if fmt == "gold":
         return load_gold(path, corpus or [])
     if fmt == "realtimeqa":
         return load_realtimeqa(path, mode, workspace)
     if fmt == "rgb":
         return load_rgb(path, mode, workspace, noise, passages, seed)
+    if fmt == "summaries":
+        return load_summaries(path, workspace, corpus or [])
     return load_squad(path, mode, workspace)

@@ -39,7 +39,7 @@ def summary_table(summary: dict) -> Table:
     for name, justify in (("metric", "left"), ("value", "right"), ("95% interval", "right"), ("n", "right")):
         table.add_column(name, justify=justify)
     for name, entry in summary["metrics"].items():
-        digits = 1 if name.endswith("tokens") else 3
+        digits = 1 if name.endswith("tokens") or name == "summary_words" else 3
         interval = f"{entry['low']:.{digits}f} – {entry['high']:.{digits}f}"
         if name == "latency_s":
             interval += f"  (p50 {entry['p50']:.1f}, p95 {entry['p95']:.1f})"

@@ -25,6 +25,7 @@ from .answer import AskOptions, answer, build_messages
 from .chunking import sentence_spans
 from .citations import is_refusal, split_answer
 from .embeddings import Embedder
+from .errors import QAError
 from .ingest import ingest, open_index
 from .lexical import LexicalIndex, terms
 from .llm import LLM, Extractive, Messages
@@ -71,6 +72,7 @@ class EvalOptions:
     short_tokens: int = 32
     choose_tokens: int = 12
     hit_k: int = HIT_K
+    summary_words: int = 60  # summary items: one paragraph of about the references' length
 
 
 # ---- corpora -----------------------------------------------------------------------------
@@ -313,11 +315,51 @@ def score(item: EvalItem, outcome: Outcome, *, ranked: Sequence[str], gold: set[
         m["citation_validity"] = validity
     if not result.refused and result.sentences:
         m["support_rate"] = 0.0 if result.fallback else sum(s.supported for s in result.sentences) / len(result.sentences)
-    if item.summary:
-        for name, fn in (("rouge1", lambda a, b: metrics.rouge_n(a, b, 1)), ("rouge2", lambda a, b: metrics.rouge_n(a, b, 2)),
-                         ("rougeL", metrics.rouge_l)):
-            m[name] = fn(result.text, item.summary)
     return m
+
+
+def summary_scores(text: str, references: str) -> dict[str, float]:
+    """ROUGE-1/2/L F of a summary: the best over its references (separated by blank lines)."""
+    refs = [r for r in references.split("\n\n") if r.strip()]
+    return {"rouge1": max(metrics.rouge_n(text, r, 1) for r in refs),
+            "rouge2": max(metrics.rouge_n(text, r, 2) for r in refs),
+            "rougeL": max(metrics.rouge_l(text, r) for r in refs),
+            "summary_words": float(len(text.split()))}
+
+
+def run_summary_item(item: EvalItem, *, corpora: "Corpora", embedder: Embedder, llm: LLM,
+                     options: EvalOptions) -> dict:
+    """Summarise the item's article (qa/summarise.py) and score it against the references."""
+    from .summarise import SummaryOptions, summarise
+
+    t0 = time.perf_counter()
+    hits_before = getattr(llm, "hits", 0)
+    opened = corpora.get(item.corpus)
+    ids = sorted(resolve_gold(item.gold_articles, opened[0])) if opened else []
+    if len(ids) != 1:
+        raise QAError(f"Summary item {item.id}: {item.gold_articles} names {len(ids)} stored articles, not one; "
+                      "check the article name and --corpus.")
+    article = opened[0].find_by_id(ids[0]).article
+    recorder = Recorder(llm) if not isinstance(llm, Extractive) else llm
+    result = summarise(article, llm=recorder, embedder=embedder,
+                       options=SummaryOptions(style="paragraph", words=options.summary_words,
+                                              budget=options.ask.budget, temperature=options.ask.temperature))
+    text = result.text
+    m = summary_scores(text, item.summary)
+    if result.sentences:
+        m["support_rate"] = 0.0 if result.fallback else sum(s.supported for s in result.sentences) / len(result.sentences)
+    elapsed = time.perf_counter() - t0
+    tokens = recorder if isinstance(recorder, Recorder) else None
+    m.update(latency_s=round(elapsed, 3), prompt_tokens=float(tokens.prompt_tokens if tokens else 0),
+             completion_tokens=float(tokens.completion_tokens if tokens else 0))
+    return {"id": item.id, "question": "", "article": ids[0], "answers": [], "choices": [], "answer_index": None,
+            "unanswerable": False, "retrieved": [], "gold_ids": ids, "context": [], "answer": text,
+            "refused": False, "fallback": result.fallback, "raw": "", "short": "", "choice": None,
+            "choice_reply": "", "choice_source": "",
+            "sentences": [{"text": s.text, "citations": list(s.citations), "supported": s.supported}
+                          for s in result.sentences],
+            "metrics": m, "timings": {"total_ms": round(elapsed * 1000, 1), "llm_calls": result.calls},
+            "cached": getattr(llm, "hits", 0) > hits_before}
 
 
 def run_item(item: EvalItem, *, corpora: Corpora, embedder: Embedder, llm: LLM,
@@ -375,14 +417,17 @@ def evaluate(evalset: EvalSet, *, corpora: Corpora, embedder: Embedder, llm: LLM
     for item in evalset.items[:limit]:
         if item.id in skip:
             continue
-        yield run_item(item, corpora=corpora, embedder=embedder, llm=llm, options=options)
+        if item.summary and not item.question:
+            yield run_summary_item(item, corpora=corpora, embedder=embedder, llm=llm, options=options)
+        else:
+            yield run_item(item, corpora=corpora, embedder=embedder, llm=llm, options=options)
 
 
 # ---- aggregates ------------------------------------------------------------------------------
 
 ORDER = ["mc", "em", "em_lenient", "f1", "answer_recall", "answer_in_corpus", "hit@1", f"hit@{HIT_K}", "mrr",
          "context_hit", "refusal", "false_refusal", "misled", "citation_validity", "support_rate",
-         "rouge1", "rouge2", "rougeL", "latency_s", "context_tokens", "prompt_tokens", "completion_tokens"]
+         "rouge1", "rouge2", "rougeL", "summary_words", "latency_s", "context_tokens", "prompt_tokens", "completion_tokens"]
 LABELS = {
     "mc": "multiple-choice accuracy", "em": "exact match (strict)", "em_lenient": "exact match (lenient)",
     "f1": "token F1", "answer_recall": "answer in the context sent", "answer_in_corpus": "answer anywhere in corpus",
@@ -390,7 +435,7 @@ LABELS = {
     "context_hit": "gold article in context", "refusal": "refusal accuracy (unanswerable)",
     "false_refusal": "refused although answerable", "misled": "gave the planted wrong answer",
     "citation_validity": "citation validity", "support_rate": "support rate", "rouge1": "ROUGE-1 F",
-    "rouge2": "ROUGE-2 F", "rougeL": "ROUGE-L F", "latency_s": "latency per item (s)",
+    "rouge2": "ROUGE-2 F", "rougeL": "ROUGE-L F", "summary_words": "summary length (words)", "latency_s": "latency per item (s)",
     "context_tokens": "context tokens per item", "prompt_tokens": "prompt tokens per item",
     "completion_tokens": "completion tokens per item",
     "mc|in_context": "multiple choice, answer in context", "mc|not_in_context": "multiple choice, answer not in context",

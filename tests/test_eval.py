@@ -195,3 +195,35 @@ def test_cli_usage_errors_are_one_line(qa, tmp_path):
     assert bad.exit_code == 2 and "--format must be one of" in bad.output and "Traceback" not in bad.output
     empty = qa("eval", GOLD, "--llm", "extractive", "--runs", tmp_path)
     assert empty.exit_code == 1 and "--corpus" in " ".join(empty.output.split())
+
+
+def test_html_report_has_charts_and_flips(tmp_path):
+    pytest.importorskip("matplotlib")
+    from qa.eval_report import write_html
+
+    def make(name: str, mcs: list[float]) -> RunDir:
+        run_dir = RunDir.create(tmp_path, name, {"llm": name})
+        for i, value in enumerate(mcs):
+            run_dir.append({"id": str(i), "question": f"Q{i} <b>?", "short": "", "answer": "x",
+                            "metrics": {"mc": value, "latency_s": 1.0}})
+        return run_dir
+
+    a, b = make("a", [0, 0, 1]), make("b", [1, 1, 1])
+    page = tmp_path / "report.html"
+    write_html(compare(a, b), a, b, page)
+    text = page.read_text()
+    assert text.count("data:image/png;base64,") == 2 and "Q0 &lt;b&gt;?" in text and "multiple-choice accuracy" in text
+
+
+def test_summary_items_are_scored_with_rouge_against_the_best_reference(tmp_path, stores, embedder):
+    from qa.evaluate import summary_scores
+
+    scores = summary_scores("the cat sat on the mat", "a dog barked\n\nthe cat sat on the mat")
+    assert scores["rouge1"] == scores["rouge2"] == scores["rougeL"] == 1.0 and scores["summary_words"] == 6
+    summaries = load_set("summaries", REPO / "eval" / "sample" / "summaries.jsonl", workspace=tmp_path,
+                         corpus=[str(SAMPLE)])
+    evalset = EvalSet("s", "summaries", summaries.items[2:], summaries.corpora)
+    (row,) = run(evalset, stores, embedder, Extractive())
+    got = row["metrics"]
+    assert 0.2 < got["rouge1"] <= 1.0 and got["rouge2"] <= got["rouge1"] and got["support_rate"] == 1.0
+    assert "strike" in row["answer"].lower() and row["gold_ids"] == [row["article"]]

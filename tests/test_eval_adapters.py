@@ -174,3 +174,28 @@ def test_squad_sample_pairs_questions_with_their_paragraph(tmp_path):
     assert len(pool.read_text().splitlines()) == 1  # one paragraph, once
     own = load_set("squad", folder, workspace=tmp_path / "ws", mode="own")
     assert own.items[0].corpus == "squad-x1" and len(own.corpora) == 2
+
+
+# ---- summaries ------------------------------------------------------------------------------------------
+
+def test_summaries_from_the_news_summary_set_keep_every_reference(tmp_path):
+    body = "The Oste bridge reopened on Monday after repairs. Trains run every hour again."
+    data = tmp_path / "writer_summaries.json"
+    data.write_text(json.dumps([{"article_id": "7", "article": body, "summary": "The bridge reopened."},
+                                {"article_id": "7", "article": body, "summary": " Trains  run again. "},
+                                {"article_id": "9", "article": "Another story about rain in the valley.",
+                                 "summary": "Rain."}]))
+    s = load_set("summaries", data, workspace=tmp_path / "ws")
+    first, second = s.items
+    assert first.id == "7" and first.question == "" and first.summary == "The bridge reopened.\n\nTrains run again."
+    assert first.gold_articles == ("summaries://7",)
+    (corpus,) = s.corpora[""]
+    assert [json.loads(x)["url"] for x in corpus.read_text().splitlines()] == ["summaries://7", "summaries://9"]
+
+
+def test_summaries_as_json_lines_name_articles_of_the_corpus(tmp_path):
+    lines = write_lines(tmp_path / "summaries.jsonl", [{"article": "a.md", "summary": "A summary."}])
+    (item,) = load_set("summaries", lines, workspace=tmp_path, corpus=[str(tmp_path / "a.md")]).items
+    assert item.gold_articles == ("a.md",) and item.summary == "A summary."
+    with pytest.raises(QAError, match="'article'"):
+        load_set("summaries", write_lines(tmp_path / "bad.jsonl", [{"summary": "x"}]), workspace=tmp_path)
