@@ -68,3 +68,12 @@ def test_refusal_detection():
     assert is_refusal(REFUSAL)
     assert is_refusal("I do not know based on these passages.")
     assert not is_refusal("Workers accepted a 7 per cent rise [1].")
+
+
+def test_a_name_the_passage_does_not_contain_is_not_supported(embedder):
+    meta = Passage(1, "m", "", "Meta's revenue declined for a second consecutive quarter, the company said in 2022.",
+                   0, 80, title="Meta layoffs")
+    [s] = verify("Microsoft's revenue declined for a second consecutive quarter [1].", [meta], embedder)
+    assert not s.supported
+    [ok] = verify("Meta's revenue declined for a second consecutive quarter [1].", [meta], embedder)
+    assert ok.supported
