@@ -59,14 +59,18 @@ def numbers_match(sentence: str, passage: str) -> bool:
     return all(n.replace(",", "") in have for n in _NUMBER.findall(sentence))
 
 
+_FIRST_NAME = re.compile(r"(?:^|[.!?]\s+)([A-Z][\w-]*[’']s|[A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*)+)")
 _NAME = re.compile(r"(?<=[^\s.!?\"“(])\s+([A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*)*)")
 
 
 def names(text: str) -> set[str]:
-    """Capitalised words that are not at the start of a sentence: the names a claim is about."""
+    """Capitalised words that name something: any not at the start of a sentence, and a
+    sentence's first word when it is possessive ("Meta's") or starts a run of capitals."""
     found = set()
-    for match in _NAME.finditer(text):
-        for word in match.group(1).split():
+    spans = [m.group(1) for m in _NAME.finditer(text)]
+    spans += [m.group(1) for m in _FIRST_NAME.finditer(text)]
+    for span in spans:
+        for word in span.split():
             word = re.sub(r"[’']s$", "", word).lower()
             if len(word) > 1 and word not in STOPWORDS:
                 found.add(word)
