@@ -270,7 +270,10 @@ def load_file(path: Path, max_bytes: int = 20_000_000) -> Loaded:
             articles = [load_plain(text, origin)]
     except _Skip as exc:
         return Loaded([], [LoadProblem(origin, str(exc))])
-    return Loaded(articles, problems)
+    # text made only of control or unassigned characters cleans down to nothing
+    problems += [LoadProblem(a.origin, "no readable text (only control or unassigned characters)")
+                 for a in articles if not a.text]
+    return Loaded([a for a in articles if a.text], problems)
 
 
 def expand_paths(inputs: list[str]) -> tuple[list[Path], list[LoadProblem]]:
