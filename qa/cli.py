@@ -144,7 +144,8 @@ def ingest(
 
             report = run_ingest(paths, store=store, embedder=embedder, index=index,
                                 chunk_tokens=settings.chunk_tokens, overlap=settings.chunk_overlap,
-                                max_bytes=settings.max_file_mb * 1_000_000, on_progress=on_progress)
+                                max_bytes=settings.max_file_mb * 1_000_000, on_progress=on_progress,
+                                on_wait=lambda message: err.print(f"[yellow]{message}[/yellow]"))
         if as_json:
             out.print_json(json.dumps(views.ingest_json(report)))
         else:
@@ -253,7 +254,7 @@ def remove(
                 chosen.append(matches[0])
         else:
             raise UsageError("Name the articles to remove (ids from `qa sources`), or pass --all.")
-        with store.write_lock():
+        with store.write_lock(on_wait=lambda message: err.print(f"[yellow]{message}[/yellow]")):
             removed = store.remove(chosen)
             open_index(store)
         out.print(f"Removed {removed} article(s).")

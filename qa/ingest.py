@@ -61,7 +61,8 @@ Progress = Callable[[int, str], None]  # (articles done, what is happening)
 
 def ingest(inputs: Sequence[str], *, store: Store, embedder: Embedder, index: LexicalIndex,
            chunk_tokens: int = 300, overlap: int = 45, max_bytes: int = 20_000_000,
-           batch_chunks: int = 256, on_progress: Progress | None = None) -> IngestReport:
+           batch_chunks: int = 256, on_progress: Progress | None = None,
+           on_wait: Callable[[str], None] | None = None) -> IngestReport:
     """Ingest files, folders and globs. Each article is written whole or not at all."""
     started = time.perf_counter()
     report = IngestReport()
@@ -69,7 +70,7 @@ def ingest(inputs: Sequence[str], *, store: Store, embedder: Embedder, index: Le
     report.items.extend(ItemResult(p.origin, "failed", detail=p.reason) for p in problems)
     progress = on_progress or (lambda done, what: None)
 
-    with store.write_lock():
+    with store.write_lock(on_wait=on_wait):
         report.recovered = store.recover()
         pending: list[tuple[Article, str, str | None, list[Chunk]]] = []
         seen_in_run: dict[str, str] = {}

@@ -14,7 +14,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -117,8 +117,8 @@ class Store:
         self.db.execute("COMMIT")
 
     @contextmanager
-    def write_lock(self, wait: bool = True) -> Iterator[None]:
-        """One writer at a time per collection, across processes."""
+    def write_lock(self, wait: bool = True, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+        """One writer at a time per collection, across processes; readers never wait."""
         path = self.home / f"{self.name}.lock"
         with open(path, "w") as handle:
             try:
@@ -126,6 +126,8 @@ class Store:
             except BlockingIOError:
                 if not wait:
                     raise QAError(f"Another qa process is writing to {self.name!r}; try again when it finishes.")
+                if on_wait:
+                    on_wait(f"Another qa process is writing to {self.name!r}; waiting for it to finish…")
                 fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
