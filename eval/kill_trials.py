@@ -45,13 +45,20 @@ def main() -> int:
     parser.add_argument("--articles", type=int, default=80)
     parser.add_argument("--embedder", default="minilm")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--max-delay", type=float, default=8.0)
+    parser.add_argument("--max-delay", type=float, default=0.0,
+                        help="longest wait before the kill (default: the time of one full ingest, measured first)")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     work = Path(tempfile.mkdtemp(prefix="qa-kill-"))
     folder = work / "articles"
     write_articles(folder, args.articles)
     env = {**os.environ, "QA_HOME": str(work / "home"), "QA_EMBEDDER": args.embedder}
+    if not args.max_delay:  # calibrate: kills should land anywhere from start-up to the last article
+        started = time.perf_counter()
+        subprocess.run(QA + ["ingest", str(folder), "--json"], env={**env, "QA_HOME": str(work / "calibration")},
+                       capture_output=True, check=True)
+        args.max_delay = time.perf_counter() - started
+        print(f"one full ingest takes {args.max_delay:.1f} s: kills land between 0.5 s and that", flush=True)
 
     rows, inconsistent = [], 0
     for trial in range(1, args.trials + 1):
