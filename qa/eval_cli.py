@@ -51,7 +51,7 @@ def summary_table(summary: dict) -> Table:
 def run(
     ctx: typer.Context,
     gold: Path = typer.Argument(..., help="Gold set: a .jsonl file in our format, or the file/folder of a public set."),
-    fmt: str = typer.Option("gold", "--format", "-f", help="gold | realtimeqa | rgb | squad."),
+    fmt: str = typer.Option("gold", "--format", "-f", help="gold | realtimeqa | rgb | squad | summaries."),
     corpus: Optional[List[str]] = typer.Option(None, "--corpus", help="Articles to evaluate over (files, folders, globs), "
                                                "ingested into an isolated collection. Default: your collection."),
     mode: str = typer.Option("", "--mode", help="realtimeqa/squad: pool (default) | own; rgb: noise (default) | "
@@ -110,10 +110,11 @@ def run(
             "chunk_overlap": settings.chunk_overlap, "options": asdict(options), "seed": seed,
             "prompts_hash": prompts_hash(),
         }
-        run_name = name or "-".join(x for x in (gold.stem if gold.is_file() else gold.name,
-                                                evalset.params.get("mode", ""),
-                                                f"noise{noise:g}" if fmt == "rgb" and evalset.params.get("mode") == "noise"
-                                                else "", model.name.split(":")[0]) if x)
+        shown_mode = evalset.params.get("mode", "")
+        if shown_mode == "noise":
+            shown_mode = f"noise{noise:g}"
+        run_name = name or "-".join(x for x in (gold.stem if gold.is_file() else gold.name, shown_mode,
+                                                model.name.split(":")[0]) if x)
         rundir = RunDir.latest(runs, run_name) if resume else None
         if resume and rundir is None:
             err.print(f"[yellow]No earlier run named {run_name!r} in {runs}: starting a new one.[/yellow]")

@@ -175,28 +175,32 @@ class Recorder:
         self.name = llm.name
         self.last_reply = ""
         self.prompt_tokens = self.completion_tokens = self.calls = 0
+        self.call_ms: list[float] = []  # wall time of each call: the follow-ups should be cheap
 
     @property
     def usage(self):
         return self.inner.usage
 
-    def _count(self) -> None:
+    def _count(self, started: float) -> None:
         self.calls += 1
+        self.call_ms.append(round((time.perf_counter() - started) * 1000, 1))
         self.prompt_tokens += self.inner.usage.prompt_tokens
         self.completion_tokens += self.inner.usage.completion_tokens
 
     def complete(self, messages: Messages, *, max_tokens: int = 320, temperature: float = 0.0) -> str:
+        started = time.perf_counter()
         self.last_reply = self.inner.complete(messages, max_tokens=max_tokens, temperature=temperature)
-        self._count()
+        self._count(started)
         return self.last_reply
 
     def stream(self, messages: Messages, *, max_tokens: int = 320, temperature: float = 0.0) -> Iterator[str]:
+        started = time.perf_counter()
         pieces: list[str] = []
         for piece in self.inner.stream(messages, max_tokens=max_tokens, temperature=temperature):
             pieces.append(piece)
             yield piece
         self.last_reply = "".join(pieces)
-        self._count()
+        self._count(started)
 
 
 def lettered(choices: Sequence[str]) -> str:
@@ -405,7 +409,7 @@ def run_item(item: EvalItem, *, corpora: Corpora, embedder: Embedder, llm: LLM,
                       for s in result.sentences],
         "metrics": scores,
         "timings": {"retrieval_ms": round(retrieval_ms, 1), "total_ms": round(elapsed, 1),
-                    "llm_calls": tokens.calls if tokens else 0},
+                    "llm_calls": tokens.calls if tokens else 0, "call_ms": tokens.call_ms if tokens else []},
         "cached": getattr(llm, "hits", 0) > hits_before,  # some replies came from the LLM cache
     }
 

@@ -227,3 +227,39 @@ def test_summary_items_are_scored_with_rouge_against_the_best_reference(tmp_path
     got = row["metrics"]
     assert 0.2 < got["rouge1"] <= 1.0 and got["rouge2"] <= got["rouge1"] and got["support_rate"] == 1.0
     assert "strike" in row["answer"].lower() and row["gold_ids"] == [row["article"]]
+
+
+def test_a_run_killed_midway_resumes_where_it_stopped(tmp_path, home):
+    """A real `qa eval` process, SIGKILLed after a few items, then `--resume`d to the end."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    rows = [json.loads(line) for line in GOLD.read_text().splitlines()]
+    gold = tmp_path / "gold.jsonl"  # the sample questions four times over: long enough to be caught midway
+    gold.write_text("".join(json.dumps({**r, "id": f"{r['id']}-{n}"}) + "\n" for n in range(4) for r in rows))
+    runs = tmp_path / "runs"
+    env = {**os.environ, "QA_HOME": str(home), "QA_EMBEDDER": "fake"}
+    command = [str(Path(sys.executable).parent / "qa"), "eval", str(gold), "--corpus", str(SAMPLE),
+               "--llm", "extractive", "--runs", str(runs)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    results = None
+    while time.time() < deadline and process.poll() is None:
+        found = list(runs.glob("*/results.jsonl"))
+        if found and len(found[0].read_text().splitlines()) >= 3:
+            results = found[0]
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert results is not None, "the run did not start in time"
+    before = len(results.read_text().splitlines())
+    assert 3 <= before < 56
+    done = subprocess.run(command + ["--resume"], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    ids = [json.loads(line)["id"] for line in results.read_text().splitlines()]
+    assert ids == [f"{r['id']}-{n}" for n in range(4) for r in rows]  # every item once, in order
+    assert json.loads((results.parent / "summary.json").read_text())["items"] == 56
