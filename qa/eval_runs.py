@@ -95,8 +95,23 @@ def settings_hash(settings: dict) -> str:
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
+def _git_commit() -> str:
+    """The source checkout's commit, "+dirty" when it has uncommitted changes ("" outside git)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return head + ("+dirty" if head and dirty else "")
+
+
 def versions(model: str) -> dict[str, str]:
-    found = {"qa": __version__, "python": platform.python_version(), "model": model}
+    found = {"qa": __version__, "commit": _git_commit(), "python": platform.python_version(), "model": model}
     for package in ("chromadb", "numpy", "tiktoken", "onnxruntime", "bm25s", "xllamacpp", "openai"):
         try:
             found[package] = importlib_metadata.version(package)
