@@ -72,6 +72,12 @@ def _store(settings: Settings, embedder=None):
                  chroma_token=settings.chroma_token)
 
 
+def _fetcher(settings: Settings):
+    from .fetch import Fetcher, limits_from
+
+    return Fetcher(limits_from(settings.fetch_timeout, settings.fetch_max_mb, settings.fetch_max_redirects))
+
+
 def _llm(settings: Settings):
     from .llm import make_llm
 
@@ -119,10 +125,10 @@ def main_options(
 @app.command()
 def ingest(
     ctx: typer.Context,
-    paths: List[str] = typer.Argument(..., help="Files, folders (recursive) or glob patterns."),
+    paths: List[str] = typer.Argument(..., help="Files, folders (recursive), glob patterns or http(s) URLs."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
-    """Add articles (.txt .md .html .json .jsonl) to the store; unchanged ones are skipped."""
+    """Add articles (.txt .md .html .pdf .json .jsonl, or web pages by URL) to the store; unchanged ones are skipped."""
     from .ingest import ingest as run_ingest, open_index
 
     with reported():
@@ -145,7 +151,8 @@ def ingest(
             report = run_ingest(paths, store=store, embedder=embedder, index=index,
                                 chunk_tokens=settings.chunk_tokens, overlap=settings.chunk_overlap,
                                 max_bytes=settings.max_file_mb * 1_000_000, on_progress=on_progress,
-                                on_wait=lambda message: err.print(f"[yellow]{message}[/yellow]"))
+                                on_wait=lambda message: err.print(f"[yellow]{message}[/yellow]"),
+                                fetcher=_fetcher(settings), near_duplicates=settings.near_duplicates)
         if as_json:
             out.print_json(json.dumps(views.ingest_json(report)))
         else:

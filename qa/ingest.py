@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from .chunking import chunk_article
 from .embeddings import Embedder
 from .lexical import LexicalIndex
-from .loaders import LoadProblem, expand_paths, load_file
+from .loaders import Loaded, LoadProblem, expand_paths, load_file
+from .near_dupes import NearDuplicates
 from .records import Article, Chunk
 from .store import Store
+
+if TYPE_CHECKING:
+    from .fetch import Fetcher
 
 STATUSES = ("new", "updated", "unchanged", "duplicate", "failed")
 
@@ -59,19 +64,46 @@ def identity_key(article: Article) -> str:
 Progress = Callable[[int, str], None]  # (articles done, what is happening)
 
 
-def ingest(inputs: Sequence[str], *, store: Store, embedder: Embedder, index: LexicalIndex,
+@dataclass(frozen=True)
+class Source:
+    """An input that is not a path (a URL, a feed entry): a name for progress and how to load it."""
+
+    name: str
+    load: Callable[[], Loaded]
+
+
+def _sources(inputs: Sequence[str | Source], max_bytes: int,
+             fetcher: Fetcher | None) -> tuple[list[Source], list[LoadProblem]]:
+    """Paths, folders and globs become files to load; http(s) URLs are fetched; Sources pass through."""
+    from .fetch import Fetcher, is_url, load_url
+
+    files, problems = expand_paths([i for i in inputs if isinstance(i, str) and not is_url(i)])
+    sources = [Source(f.name, partial(load_file, f, max_bytes=max_bytes)) for f in files]
+    for item in inputs:
+        if isinstance(item, Source):
+            sources.append(item)
+        elif is_url(item):
+            fetcher = fetcher or Fetcher()
+            sources.append(Source(item, partial(load_url, item, fetcher=fetcher)))
+    return sources, problems
+
+
+def ingest(inputs: Sequence[str | Source], *, store: Store, embedder: Embedder, index: LexicalIndex,
            chunk_tokens: int = 300, overlap: int = 45, max_bytes: int = 20_000_000,
            batch_chunks: int = 256, on_progress: Progress | None = None,
-           on_wait: Callable[[str], None] | None = None) -> IngestReport:
-    """Ingest files, folders and globs. Each article is written whole or not at all."""
+           on_wait: Callable[[str], None] | None = None, fetcher: Fetcher | None = None,
+           near_duplicates: float = 0.7) -> IngestReport:
+    """Ingest files, folders, globs and http(s) URLs. Each article is written whole or not at all.
+    A near-copy of a stored article (shingle Jaccard >= near_duplicates; 0 = off) becomes another source of it."""
     started = time.perf_counter()
     report = IngestReport()
-    files, problems = expand_paths(list(inputs))
+    sources, problems = _sources(inputs, max_bytes, fetcher)
     report.items.extend(ItemResult(p.origin, "failed", detail=p.reason) for p in problems)
     progress = on_progress or (lambda done, what: None)
 
     with store.write_lock(on_wait=on_wait):
         report.recovered = store.recover()
+        near = NearDuplicates(store, near_duplicates)
         pending: list[tuple[Article, str, str | None, list[Chunk]]] = []
         seen_in_run: dict[str, str] = {}
 
@@ -85,15 +117,26 @@ def ingest(inputs: Sequence[str], *, store: Store, embedder: Embedder, index: Le
             offset = 0
             for article, key, replaces, chunks in pending:
                 store.add(article, key, chunks, vectors[offset: offset + len(chunks)], replaces=replaces)
+                near.saved(article.id)
+                if replaces:
+                    near.forget(replaces)
                 offset += len(chunks)
                 status = "updated" if replaces else "new"
                 report.items.append(ItemResult(article.origin, status, article.title, article.id, len(chunks)))
             pending.clear()
 
+        def record_copy(kept_id: str, article: Article, key: str) -> None:
+            waiting = [p for p in pending if p[0].id == kept_id]
+            if waiting and waiting[0][1] == key:
+                return  # the same report met twice in this run, not another source
+            if waiting:
+                flush()  # a copy is recorded against a stored article only
+            store.add_also_reported(kept_id, key, article)
+
         try:
-            for n, path in enumerate(files, 1):
-                progress(n - 1, path.name)
-                loaded = load_file(path, max_bytes=max_bytes)
+            for n, source in enumerate(sources, 1):
+                progress(n - 1, source.name)
+                loaded = source.load()
                 for problem in loaded.problems:
                     if problem.fatal:
                         report.items.append(ItemResult(problem.origin, "failed", detail=problem.reason))
@@ -110,14 +153,25 @@ def ingest(inputs: Sequence[str], *, store: Store, embedder: Embedder, index: Le
                         other = existing.article.origin if existing else seen_in_run[article.id]
                         report.items.append(ItemResult(article.origin, "duplicate", article.title, article.id,
                                                        detail=f"same text as {other}"))
+                        record_copy(article.id, article, key)
+                        continue
+                    replaces = store.find_by_key(key)
+                    copied = near.match(article.id, article.text, exclude=[replaces])
+                    if copied is not None:
+                        record_copy(copied[0], article, key)
+                        kept = store.find_by_id(copied[0])
+                        report.items.append(ItemResult(
+                            article.origin, "duplicate", article.title, copied[0],
+                            detail=f"near-copy of {kept.article.origin if kept else copied[0]} "
+                                   f"({copied[1]:.0%} alike), listed as another source of it"))
                         continue
                     seen_in_run[article.id] = article.origin
                     chunks = chunk_article(article, chunk_tokens, overlap)
-                    pending.append((article, key, store.find_by_key(key), chunks))
+                    pending.append((article, key, replaces, chunks))
                     if sum(len(p[3]) for p in pending) >= batch_chunks:
                         flush()
             flush()
-            progress(len(files), "done")
+            progress(len(sources), "done")
         except KeyboardInterrupt:
             report.interrupted = True
         finally:

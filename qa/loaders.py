@@ -1,4 +1,4 @@
-"""Turn files into Articles: text, Markdown, HTML (trafilatura) and JSON / JSON lines.
+"""Turn files into Articles: text, Markdown, HTML (trafilatura), PDF (pypdf) and JSON / JSON lines.
 
 Every problem with one file or one record becomes a `LoadProblem` with a one-line reason;
 it never stops the other files from loading.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import io
 import json
 import re
 import stat
@@ -16,12 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 from urllib.parse import urlparse
 
 from .records import Article
 
-SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl", ".ndjson"}
+SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl", ".ndjson", ".pdf"}
 
 
 @dataclass(frozen=True)
@@ -106,8 +107,8 @@ class _Skip(Exception):
     """A whole file cannot be loaded; the message says why."""
 
 
-def read_text(path: Path, max_bytes: int) -> tuple[str, str]:
-    """The text of a file and a warning ("" if none); raises _Skip for unusable files."""
+def read_bytes(path: Path, max_bytes: int) -> bytes:
+    """The bytes of a regular file within the size limit; raises _Skip for unusable files."""
     try:
         info = path.stat()
         if not stat.S_ISREG(info.st_mode):
@@ -120,6 +121,12 @@ def read_text(path: Path, max_bytes: int) -> tuple[str, str]:
         raise _Skip("cannot read file: permission denied")
     except OSError as exc:
         raise _Skip(f"cannot read file: {exc.strerror or exc}")
+    return data
+
+
+def read_text(path: Path, max_bytes: int) -> tuple[str, str]:
+    """The text of a file and a warning ("" if none); raises _Skip for unusable files."""
+    data = read_bytes(path, max_bytes)
     if not data.strip():
         raise _Skip("file is empty")
     if b"\x00" in data[:8192]:
@@ -197,6 +204,49 @@ def load_html(html: str, origin: str) -> Article:
                         url=doc.url or "", author=doc.author or "", origin=origin)
 
 
+def load_pdf(data: bytes, origin: str) -> Article:
+    """A PDF's text (pages in order, lines re-flowed) with its title, author and creation date."""
+    import logging
+
+    import pypdf
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # it warns on every slightly broken file
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise _Skip("PDF is encrypted; save an unprotected copy first")
+        pages = [page.extract_text() or "" for page in reader.pages]
+        info = reader.metadata or {}
+        meta = {key: str(info.get(f"/{key}") or "") for key in ("Title", "Author", "CreationDate")}
+    except _Skip:
+        raise
+    except Exception as exc:  # pypdf raises assorted errors on damaged files
+        raise _Skip(f"PDF could not be read ({exc.__class__.__name__})")
+    text = "\n\n".join(_reflow(page) for page in pages if page.strip())
+    if len(text.split()) < 5:
+        raise _Skip("no text in the PDF (scanned pages need OCR first)")
+    title = meta["Title"]
+    if re.search(r"^microsoft \w+ - |\.(docx?|pdf|odt|tex)$|^untitled", title, re.I):
+        title = ""  # the name of the file it was made from, not a headline
+    made = re.match(r"^(?:D:)?(\d{4})(\d{2})(\d{2})", meta["CreationDate"])
+    return make_article(text, title=title, author=meta["Author"], origin=origin,
+                        date="-".join(made.groups()) if made else "")
+
+
+def _reflow(page: str) -> str:
+    """PDF text comes in printed lines: join them into paragraphs, mend words hyphenated at a line end."""
+    paragraphs = re.split(r"\n\s*\n", page)
+    return "\n\n".join(" ".join(re.sub(r"(?<=[a-z])-\n(?=[a-z])", "", p).split()) for p in paragraphs)
+
+
+def load_one(loader: Callable[..., Article], *args: object, origin: str) -> Loaded:
+    """Run one single-article loader on data already in memory (a download); a failure is a LoadProblem."""
+    try:
+        return Loaded([loader(*args)], [])
+    except _Skip as exc:
+        return Loaded([], [LoadProblem(origin, str(exc))])
+
+
 def _record_articles(record: object, origin: str, problems: list[LoadProblem]) -> Iterator[Article]:
     """A JSON record is one article, or a RealTimeQA `{search_result: [...]}` line of several."""
     if not isinstance(record, dict):
@@ -258,6 +308,8 @@ def load_file(path: Path, max_bytes: int = 20_000_000) -> Loaded:
     origin = str(path)
     problems: list[LoadProblem] = []
     try:
+        if path.suffix.lower() == ".pdf":
+            return Loaded([load_pdf(read_bytes(path, max_bytes), origin)], problems)
         text, warning = read_text(path, max_bytes)
         if warning:
             problems.append(LoadProblem(origin, warning, fatal=False))
@@ -290,7 +342,7 @@ def expand_paths(inputs: list[str]) -> tuple[list[Path], list[LoadProblem]]:
                 found = [p for p in sorted(path.rglob("*")) if p.is_file() and p.suffix.lower() in SUFFIXES
                          and not any(part.startswith(".") for part in p.relative_to(path).parts)]
                 if not found:
-                    problems.append(LoadProblem(match, "folder has no .txt, .md, .html or .json files"))
+                    problems.append(LoadProblem(match, "folder has no .txt, .md, .html, .json or .pdf files"))
                 files.extend(found)
             elif path.exists():
                 files.append(path)

@@ -36,6 +36,10 @@ class Settings:
     max_file_mb: int = 20
     chroma_url: str = ""  # a Chroma server (http://host:port) instead of the embedded store
     chroma_token: str = ""  # sent as a bearer token to that server
+    fetch_timeout: float = 20.0  # seconds for one web request (qa ingest URL, qa feeds)
+    fetch_max_mb: float = 10.0  # largest page, PDF or feed fetched
+    fetch_max_redirects: int = 5
+    near_duplicates: float = 0.7  # word-shingle Jaccard at which a new article is a copy of a stored one; 0 = off
 
     @property
     def config_file(self) -> Path:

@@ -31,7 +31,23 @@ CREATE TABLE IF NOT EXISTS chunks (
     tokens INTEGER);
 CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS also_reported (
+    article_id TEXT NOT NULL, key TEXT NOT NULL, source TEXT, url TEXT, title TEXT, date TEXT, origin TEXT,
+    PRIMARY KEY (article_id, key));
+CREATE INDEX IF NOT EXISTS also_reported_key ON also_reported(key);
+CREATE TABLE IF NOT EXISTS signatures (article_id TEXT PRIMARY KEY, minhash BLOB NOT NULL);
 """
+
+
+@dataclass(frozen=True)
+class AlsoReported:
+    """Another report of a stored article (a copy or near-copy from elsewhere): a source, not stored text."""
+
+    source: str
+    url: str
+    title: str
+    date: str
+    origin: str
 
 
 @dataclass(frozen=True)
@@ -39,6 +55,7 @@ class StoredArticle:
     article: Article
     key: str
     chunks: int
+    also_reported: tuple[AlsoReported, ...] = ()
 
 
 def date_number(date: str) -> int:
@@ -154,8 +171,12 @@ class Store:
                                        documents=[c.text for c in chunks[part]], metadatas=metadatas[part])
         with self._transaction():
             self.db.execute("UPDATE articles SET state='ok' WHERE id=?", (article.id,))
+            self.db.execute("DELETE FROM also_reported WHERE key=?", (key,))  # now an article of its own
             if replaces and replaces != article.id:
                 self.db.execute("UPDATE articles SET state='removing' WHERE id=?", (replaces,))
+                # the other sources of the old version report the new one
+                self.db.execute("UPDATE OR IGNORE also_reported SET article_id=? WHERE article_id=?",
+                                (article.id, replaces))
             self._bump_generation()
         if replaces and replaces != article.id:
             self.remove([replaces])
@@ -173,6 +194,8 @@ class Store:
                 self.collection.delete(where={"article_id": article_id})
         with self._transaction():
             self.db.execute(f"DELETE FROM chunks WHERE article_id IN ({marks})", list(article_ids))
+            self.db.execute(f"DELETE FROM also_reported WHERE article_id IN ({marks})", list(article_ids))
+            self.db.execute(f"DELETE FROM signatures WHERE article_id IN ({marks})", list(article_ids))
             cur = self.db.execute(f"DELETE FROM articles WHERE id IN ({marks})", list(article_ids))
         return cur.rowcount
 
@@ -181,6 +204,25 @@ class Store:
         stale = [r[0] for r in self.db.execute("SELECT id FROM articles WHERE state!='ok'")]
         self.remove(stale)
         return len(stale)
+
+    def add_also_reported(self, article_id: str, key: str, copy: Article) -> bool:
+        """Record `copy` as another source of a visible article (not when it is that article's own key)."""
+        with self._transaction():
+            row = self.db.execute("SELECT key FROM articles WHERE id=? AND state='ok'", (article_id,)).fetchone()
+            if row is None or row[0] == key:
+                return False
+            self.db.execute("INSERT OR REPLACE INTO also_reported VALUES (?,?,?,?,?,?,?)",
+                            (article_id, key, copy.source, copy.url, copy.title, copy.date, copy.origin))
+        return True
+
+    def set_signature(self, article_id: str, minhash: bytes) -> None:
+        """Keep an article's MinHash signature, so near-duplicate detection survives reopening."""
+        self.db.execute("INSERT OR REPLACE INTO signatures VALUES (?,?)", (article_id, minhash))
+
+    def signatures(self) -> list[tuple[str, bytes | None]]:
+        """(article id, stored signature or None) for every visible article."""
+        return self.db.execute("SELECT a.id, s.minhash FROM articles a LEFT JOIN signatures s "
+                               "ON s.article_id=a.id WHERE a.state='ok'").fetchall()
 
     def _bump_generation(self) -> None:
         self.db.execute("INSERT INTO meta VALUES ('generation', '1') ON CONFLICT(name) "
@@ -208,10 +250,16 @@ class Store:
         if ids is not None:
             query += f" AND a.id IN ({','.join('?' * len(ids))})"
             params = list(ids)
+        also: dict[str, list[AlsoReported]] = {}
+        where = f"WHERE article_id IN ({','.join('?' * len(ids))})" if ids is not None else ""
+        for r in self.db.execute("SELECT article_id, source, url, title, date, origin FROM also_reported "
+                                 f"{where} ORDER BY date, source", params):
+            also.setdefault(r[0], []).append(AlsoReported(*r[1:]))
         out = []
         for r in self.db.execute(query + " ORDER BY a.date DESC, a.title", params):
             out.append(StoredArticle(Article(id=r[0], title=r[2], source=r[3], date=r[4], url=r[5], author=r[6],
-                                             origin=r[7], text=r[8]), key=r[1], chunks=r[9]))
+                                             origin=r[7], text=r[8]), key=r[1], chunks=r[9],
+                                     also_reported=tuple(also.get(r[0], ()))))
         return out
 
     def chunks(self, article_ids: Sequence[str] | None = None) -> list[Chunk]:

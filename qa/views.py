@@ -50,15 +50,20 @@ def sources_table(articles: Sequence[StoredArticle]) -> Table:
     table.add_column("title", ratio=1, overflow="fold")
     table.add_column("chunks", justify="right", no_wrap=True)
     for a in articles:
-        table.add_row(a.article.id[:10], a.article.date or "-", a.article.source or "-", a.article.title,
-                      str(a.chunks))
+        title = Text(a.article.title)
+        if a.also_reported:  # copies of this story from elsewhere, kept as sources only
+            others = ", ".join(dict.fromkeys(r.source or r.url or r.origin for r in a.also_reported))
+            title.append(f"  +{len(a.also_reported)} source{'s' if len(a.also_reported) > 1 else ''}: {others}",
+                         style="dim")
+        table.add_row(a.article.id[:10], a.article.date or "-", a.article.source or "-", title, str(a.chunks))
     return table
 
 
 def article_json(a: StoredArticle) -> dict:
     art = a.article
     return {"id": art.id, "title": art.title, "source": art.source, "date": art.date, "url": art.url,
-            "author": art.author, "origin": art.origin, "chunks": a.chunks}
+            "author": art.author, "origin": art.origin, "chunks": a.chunks,
+            "also_reported": [asdict(r) for r in a.also_reported]}
 
 
 def _snippet(text: str, width: int = 220) -> str:

@@ -407,7 +407,7 @@ def test_expand_paths_folders_globs_and_missing(tmp_path):
     write(tmp_path / "news" / "b.txt", BODY)
     write(tmp_path / "news" / "a.md", BODY)
     write(tmp_path / "news" / "deep" / "c.JSONL", "{}")
-    write(tmp_path / "news" / "notes.pdf", b"%PDF")
+    write(tmp_path / "news" / "notes.docx", b"PK")
     write(tmp_path / "news" / ".git" / "x.txt", BODY)
     write(tmp_path / "news" / ".hidden" / "y.txt", BODY)
     write(tmp_path / "other.html", HTML)
@@ -429,7 +429,7 @@ def test_recursive_glob(tmp_path):
 
 def test_folder_with_nothing_to_read_is_reported(tmp_path):
     (tmp_path / "empty").mkdir()
-    write(tmp_path / "pdfs" / "a.pdf", b"%PDF")
-    files, problems = expand_paths([str(tmp_path / "empty"), str(tmp_path / "pdfs")])
+    write(tmp_path / "docs" / "a.docx", b"PK")
+    files, problems = expand_paths([str(tmp_path / "empty"), str(tmp_path / "docs")])
     assert files == []
-    assert [(Path(p.origin).name, "folder has no" in p.reason) for p in problems] == [("empty", True), ("pdfs", True)]
+    assert [(Path(p.origin).name, "folder has no" in p.reason) for p in problems] == [("empty", True), ("docs", True)]
