@@ -329,3 +329,4 @@ from . import chat_cli  # noqa: E402,F401  (registers qa chat)
 
 
 from . import summarise_cli  # noqa: E402,F401  (registers qa summarise / brief)
+from . import feeds_cli  # noqa: E402,F401  (registers qa feeds)
