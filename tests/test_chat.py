@@ -1,0 +1,257 @@
+"""Chat session logic without a terminal: follow-ups, carried evidence, commands, /open, /filter,
+transcripts and persistence. Real store, tokenizer and embedder; fake or extractive LLM."""
+
+import json
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from qa.chat import (Command, Session, ask_turn, clean_rewrite, describe_filters, is_follow_up, key_terms,
+                     load_last_session, new_session, open_passage, parse_command, parse_filters, rewrite_messages,
+                     rule_rewrite, save_session, save_transcript, sessions_dir, transcript_markdown)
+from qa.errors import QAError, UsageError
+from qa.ingest import ingest, open_index
+from qa.llm import Extractive, FakeLLM
+from qa.prompts import REFUSAL
+from qa.retrieval import Filters, retrieve
+
+SAMPLE = Path(__file__).resolve().parent.parent / "eval" / "sample" / "articles"
+STRIKE = "What pay rise did Korvane's Brakemoor workers accept to end their strike?"
+FOLLOW_UP = "How long did it last?"  # means nothing without the question before it
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory, embedder):
+    """The twelve sample articles, ingested once for the module into their own data directory."""
+    from qa.lexical import LexicalIndex
+    from qa.store import Store
+
+    home = tmp_path_factory.mktemp("chat-library")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TIKTOKEN_CACHE_DIR", str(home / "tiktoken"))
+        store = Store(home, "articles", embedder.name, embedder.dimension)
+        report = ingest([str(SAMPLE)], store=store, embedder=embedder, index=LexicalIndex(home / "bm25" / "articles"))
+        assert report.count("new") == 12 and not report.failed
+        yield store, open_index(store)
+    store.close()
+
+
+def _ask(session, question, library, embedder, llm):
+    store, index = library
+    return ask_turn(session, question, store=store, embedder=embedder, index=index, llm=llm)
+
+
+def _valid(turn) -> None:
+    """Every citation points at a passage the answer was given, and an extractive sentence is in it."""
+    numbers = {p.number for p in turn.answer.passages}
+    assert turn.answer.sentences
+    for s in turn.answer.sentences:
+        assert s.supported and s.citations and set(s.citations) <= numbers
+
+
+# ---- follow-ups ----------------------------------------------------------------------------
+
+
+def test_what_counts_as_a_follow_up():
+    previous = object()  # any earlier answered turn
+    for question in ("How long did it last?", "And the union?", "What did they discuss about AI?",
+                     "Why?", "What about Taiwan?", "Who signed that deal?", "What did she say about that?"):
+        assert is_follow_up(question, previous), question
+    for question in ("Who did Brad Smith meet?", STRIKE, "When did the Riverside tram line open?"):
+        assert not is_follow_up(question, previous), question
+    assert not is_follow_up(FOLLOW_UP, None)  # the first question of a session stands on its own
+
+
+def test_rule_rewrite_appends_the_key_words_of_the_previous_question():
+    assert key_terms("Who did Brad Smith meet?") == ["Brad", "Smith", "meet"]
+    assert key_terms(STRIKE)[:2] == ["Korvane", "Brakemoor"]  # names first, possessive dropped
+    rewritten = rule_rewrite(FOLLOW_UP, STRIKE)
+    assert rewritten.startswith(FOLLOW_UP)
+    assert all(w in rewritten for w in ("Korvane", "Brakemoor", "strike"))
+    assert rule_rewrite("What did they discuss about AI?", "Who did Brad Smith meet?") == \
+        "What did they discuss about AI? (Brad Smith meet)"
+    assert rule_rewrite("Did Brad Smith meet him?", "Who did Brad Smith meet?") == "Did Brad Smith meet him?"
+
+
+def test_extractive_follow_up_is_rewritten_and_answered_from_the_right_article(library, embedder):
+    store, index = library
+    alone = retrieve(FOLLOW_UP, store=store, embedder=embedder, index=index)
+    assert "Korvane" not in alone.passages[0].title  # without the conversation it finds something else
+
+    session = new_session()
+    first = _ask(session, STRIKE, library, embedder, Extractive())
+    _valid(first)
+    second = _ask(session, FOLLOW_UP, library, embedder, Extractive())
+    assert second.rewritten_by == "rule" and second.searched != FOLLOW_UP and "Korvane" in second.searched
+    _valid(second)
+    assert any("23-day strike" in p.text for p in second.answer.cited)
+    assert all("Korvane" in p.title or "Strike" in p.title for p in second.answer.cited)
+    assert [t.question for t in session.turns] == [STRIKE, FOLLOW_UP]
+
+
+def test_the_model_rewrites_a_follow_up_from_the_prompt_files(library, embedder):
+    standalone = "How long did the strike at Korvane's Brakemoor plant last?"
+    fake = FakeLLM(replies=["The workers accepted a 7 per cent pay rise spread over two years [1].",
+                            f"Rewritten question: \"{standalone}\"",
+                            "The strike lasted 23 days [1]."])
+    session = new_session()
+    _ask(session, STRIKE, library, embedder, fake)
+    seen = []
+    store, index = library
+    turn = ask_turn(session, FOLLOW_UP, store=store, embedder=embedder, index=index, llm=fake, on_rewrite=seen.append)
+    assert turn.rewritten_by == "model" and turn.searched == standalone and seen == [standalone]
+    system, user = (m["content"] for m in fake.calls[1])
+    assert "$" not in system + user
+    assert f"User: {STRIKE}" in user and f"Latest question: {FOLLOW_UP}" in user
+    assert "7 per cent pay rise" in user and "[1]" not in user  # the answer, its markers stripped
+    assert standalone in fake.calls[2][1]["content"]  # the answer prompt uses the standalone question
+    _valid(turn)
+
+
+def test_an_unusable_model_rewrite_falls_back_to_the_rule(library, embedder):
+    fake = FakeLLM(replies=["The workers accepted a 7 per cent pay rise spread over two years [1].",
+                            REFUSAL, "The strike lasted 23 days [1]."])
+    session = new_session()
+    _ask(session, STRIKE, library, embedder, fake)
+    turn = _ask(session, FOLLOW_UP, library, embedder, fake)
+    assert turn.rewritten_by == "rule" and turn.searched == rule_rewrite(FOLLOW_UP, STRIKE)
+    assert clean_rewrite("", "q?") is None
+    assert clean_rewrite("It lasted 23 days [1].", "q?") is None
+    assert clean_rewrite("  'Who met Wang Wentao?'\nextra", "Who did he meet?") == "Who met Wang Wentao?"
+
+
+def test_a_follow_up_keeps_the_previous_turns_evidence(library, embedder):
+    fake = FakeLLM(replies=["The workers accepted a 7 per cent pay rise spread over two years [1].",
+                            "What was the Riverside tram line's budget?", REFUSAL])
+    session = new_session()
+    first = _ask(session, STRIKE, library, embedder, fake)
+    cited = first.answer.cited[0]
+    # a follow-up whose rewrite goes elsewhere still has the passage it builds on
+    turn = _ask(session, "And what did that cost them?", library, embedder, fake)
+    carried = [p for p in turn.answer.passages if p.article_id == cited.article_id and p.start <= cited.start < p.end]
+    assert carried, "the cited passage of the previous turn is in the follow-up's context"
+    assert [p.number for p in turn.answer.passages] == list(range(1, len(turn.answer.passages) + 1))
+    assert cited.text in fake.calls[-1][1]["content"]
+    # a question that is not a follow-up starts from fresh evidence only
+    fresh = _ask(session, "When did the Riverside tram line open?", library, embedder, fake)
+    assert all("Korvane" not in p.title for p in fresh.answer.passages)
+
+
+def test_ctrl_c_during_generation_records_a_stopped_turn(library, embedder):
+    class Interrupted(FakeLLM):
+        def stream(self, messages, **kwargs):
+            yield "The workers "
+            raise KeyboardInterrupt
+
+    session = new_session()
+    first = _ask(session, STRIKE, library, embedder, Extractive())
+    with pytest.raises(KeyboardInterrupt):
+        _ask(session, "When did the Riverside tram line open?", library, embedder, Interrupted())
+    assert session.turns[-1].stopped and session.last_answered() is first
+    again = _ask(session, FOLLOW_UP, library, embedder, Extractive())  # the follow-up skips the stopped turn
+    assert "Korvane" in again.searched
+
+
+# ---- commands ------------------------------------------------------------------------------
+
+
+def test_commands_are_parsed_with_prefixes_and_aliases():
+    assert parse_command("When did it open?") is None
+    assert parse_command("/open 3") == Command("open", "3")
+    assert parse_command("  /OPEN   2 ") == Command("open", "2")
+    assert parse_command("/o 1") == Command("open", "1")  # a unique prefix
+    assert parse_command("/s") == Command("unknown", "/s")  # sources, summarise or save?
+    assert parse_command("/summarize 2") == Command("summarise", "2")
+    assert parse_command("/exit") == Command("quit")
+    assert parse_command("/filter source=Capital Wire") == Command("filter", "source=Capital Wire")
+    assert parse_command("/frobnicate now") == Command("unknown", "/frobnicate")
+    assert parse_command("/") == Command("unknown", "/")
+
+
+def test_filters_are_parsed_checked_and_cleared():
+    sources = ["Capital Wire", "Harrowfield Courier", "Meridian Business Review"]
+    f = parse_filters("source=capital wire since=2026/1/5", Filters(), sources)
+    assert f == Filters(source="Capital Wire", since="2026-01-05")
+    assert describe_filters(f) == 'source="Capital Wire" since=2026-01-05'
+    assert parse_filters('until=2026-02-28', f, sources) == replace(f, until="2026-02-28")  # adds to the current
+    assert parse_filters("source=", f, sources) == Filters(since="2026-01-05")
+    assert parse_filters("clear", f, sources) == Filters() and describe_filters(Filters()) == "none"
+    for bad, message in (("colour=red", "Unknown filter"), ("since=yesterday-ish", "needs a date"),
+                         ("since=2026-03-01 until=2026-01-01", "after"), ("source=Daily Planet", "Capital Wire"),
+                         ("Capital", "key=value"), ('source="Capital', "quote")):
+        with pytest.raises(UsageError, match=message):
+            parse_filters(bad, Filters(), sources)
+
+
+def test_filters_apply_to_the_turns_of_the_session(library, embedder):
+    session = new_session(filters=Filters(source="Capital Wire"))
+    turn = _ask(session, STRIKE, library, embedder, Extractive())
+    assert turn.answer.passages and {p.source for p in turn.answer.passages} == {"Capital Wire"}
+
+
+def test_open_shows_the_passage_in_full_with_its_article(library, embedder):
+    store, _ = library
+    session = new_session()
+    with pytest.raises(UsageError, match="ask a question first"):
+        open_passage(session, "1", store)
+    turn = _ask(session, STRIKE, library, embedder, Extractive())
+    number = turn.answer.sentences[0].citations[0]
+    opened = open_passage(session, f"[{number}]", store)
+    assert opened.passage == turn.answer.passages[number - 1]
+    assert opened.article.text[opened.passage.start:opened.passage.end] == opened.passage.text
+    assert opened.article.title == opened.passage.title and opened.article.url and opened.article.author
+    assert turn.answer.sentences[0] in opened.citing
+    with pytest.raises(UsageError, match="passages 1 to"):
+        open_passage(session, "99", store)
+    with pytest.raises(UsageError, match="passage number"):
+        open_passage(session, "first", store)
+
+
+# ---- transcripts and persistence -----------------------------------------------------------
+
+
+def test_save_writes_the_transcript_with_its_citations(library, embedder, tmp_path):
+    session = new_session()
+    first = _ask(session, STRIKE, library, embedder, Extractive())
+    second = _ask(session, FOLLOW_UP, library, embedder, Extractive())
+    session.turns.append(replace(second, question="Who won the cup?", answer=None))  # a stopped turn
+    path = save_transcript(session, tmp_path / "notes" / "chat", model="extractive")
+    assert path == tmp_path / "notes" / "chat.md"
+    text = path.read_text()
+    assert text == transcript_markdown(session, "extractive")
+    assert f"## 1. {STRIKE}" in text and f"## 2. {FOLLOW_UP}" in text
+    assert f"*Searched:* {second.searched}" in text
+    assert first.answer.text in text and second.answer.text in text  # the answers with their [n] markers
+    for turn in (first, second):
+        for p in turn.answer.cited:
+            assert f"- [{p.number}] *{p.title}*" in text and p.url in text
+            assert p.text.splitlines()[0] in text  # the cited passage itself, quoted
+    assert "## 3. Who won the cup?" in text and "Stopped before the answer was finished" in text
+    with pytest.raises(QAError, match="Cannot write"):
+        save_transcript(session, tmp_path / "notes" / "chat.md" / "x.md")
+
+
+def test_sessions_persist_and_the_last_one_resumes(library, embedder, home):
+    directory = sessions_dir(home, "articles")
+    assert load_last_session(directory) is None
+    session = new_session(filters=Filters(since="2026-01-01"))
+    _ask(session, STRIKE, library, embedder, Extractive())
+    save_session(session, directory)
+    again = load_last_session(directory)
+    assert again == session  # turns, answers, passages, filters: all of it
+    older = Session("older", turns=session.turns)
+    newest = save_session(older, directory)
+    os.utime(newest, ns=(time.time_ns() + 10**9,) * 2)
+    (directory / "broken.json").write_text("{not json")
+    assert load_last_session(directory).id == "older"  # the newest readable one
+    json.loads((directory / f"{session.id}.json").read_text())  # plain JSON on disk
+
+
+def test_rewrite_prompt_renders_with_what_the_code_passes(library, embedder):
+    session = new_session()
+    _ask(session, STRIKE, library, embedder, Extractive())
+    system, user = (m["content"] for m in rewrite_messages("And then?", session.turns))
+    assert "$" not in system + user and "And then?" in user and STRIKE in user
