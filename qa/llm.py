@@ -85,6 +85,7 @@ class OpenAIChat:
 
         self.usage = Usage(finished=False)
         pieces = 0
+        events = None
         try:
             events = self.client.chat.completions.create(
                 model=self.model, messages=messages, max_tokens=max_tokens, temperature=temperature,
@@ -103,6 +104,9 @@ class OpenAIChat:
             if pieces == 0:
                 raise self._error(exc) from None
             return  # a partial answer: usage.finished stays False and the caller marks it
+        finally:
+            if events is not None:
+                events.close()  # hang up when the caller stops early (Ctrl-C), or the server generates on
         if not self.usage.completion_tokens:
             self.usage.completion_tokens = pieces
 

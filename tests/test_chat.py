@@ -255,3 +255,32 @@ def test_rewrite_prompt_renders_with_what_the_code_passes(library, embedder):
     _ask(session, STRIKE, library, embedder, Extractive())
     system, user = (m["content"] for m in rewrite_messages("And then?", session.turns))
     assert "$" not in system + user and "And then?" in user and STRIKE in user
+
+
+def test_stopping_a_streamed_answer_hangs_up_on_the_server():
+    """Ctrl-C lands inside the stream: the response must be closed, or a local server keeps
+    generating the abandoned answer and the next question waits behind it."""
+    import httpx
+
+    from qa.llm import OpenAIChat
+
+    class Endless(httpx.SyncByteStream):
+        closed = False
+
+        def __iter__(self):
+            event = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m",
+                     "choices": [{"index": 0, "delta": {"content": "tram "}, "finish_reason": None}]}
+            while True:
+                yield f"data: {json.dumps(event)}\n\n".encode()
+
+        def close(self):
+            Endless.closed = True
+
+    client = httpx.Client(transport=httpx.MockTransport(
+        lambda request: httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=Endless())))
+    llm = OpenAIChat("m", base_url="http://llm.test/v1", api_key="k", http_client=client, max_retries=0)
+    pieces = llm.stream([{"role": "user", "content": "Go on."}])
+    assert next(pieces) == "tram " and not Endless.closed
+    with pytest.raises(KeyboardInterrupt):
+        pieces.throw(KeyboardInterrupt)
+    assert Endless.closed and not llm.usage.finished
