@@ -7,6 +7,7 @@ line. With stdin not a terminal: one question (or command) per line, plain text 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -14,7 +15,6 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional
 
 import typer
@@ -28,7 +28,7 @@ from rich.text import Text
 
 from . import views
 from .chat import (HELP, Session, Turn, ask_turn, describe_filters, is_follow_up, load_last_session, new_session,
-                   open_passage, parse_command, parse_filters, pick_passage, save_session, save_transcript,
+                   open_passage, parse_command, parse_filters, save_session, save_transcript,
                    sessions_dir, turn_markdown)
 from .cli import _embedder, _llm, _store, app, err, out, reported
 from .errors import QAError, UsageError
@@ -264,12 +264,48 @@ def _run_command(chat: _Chat, name: str, arg: str) -> None:
         _brief(chat, arg)
 
 
+def _working(chat: _Chat, message: str):
+    """A spinner while a long command runs (nothing when the output is plain text)."""
+    if chat.interactive:
+        return Live(_spinner(message), console=chat.console, refresh_per_second=12, transient=True)
+    return contextlib.nullcontext()
+
+
+def _markdown(chat: _Chat, text: str) -> None:
+    if chat.interactive:
+        chat.console.print(Markdown(text))
+    else:
+        chat.console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
 def _summarise(chat: _Chat, arg: str) -> None:
-    chat.console.print(Text("/summarise is not available yet in this version.", style="yellow"))
+    """/summarise N (the article of passage N of the last answer), or an article id or title."""
+    from .summarise import SummaryOptions, find_article, summarise
+    from .summarise_cli import summary_markdown
+
+    if not arg:
+        raise UsageError("/summarise needs a passage number of the last answer (or an article id or title).")
+    article = open_passage(chat.session, arg, chat.store).article if arg.strip("[]").isdigit() \
+        else find_article(arg, chat.store).article
+    with _working(chat, f"Summarising “{article.title[:60]}”…"):
+        result = summarise(article, llm=chat.loader.get(), embedder=chat.embedder,
+                           options=SummaryOptions(budget=chat.settings.budget, temperature=chat.settings.temperature))
+    _markdown(chat, summary_markdown(result))
 
 
 def _brief(chat: _Chat, arg: str) -> None:
-    chat.console.print(Text("/brief is not available yet in this version.", style="yellow"))
+    """/brief TOPIC: a briefing across the articles the session's filters admit."""
+    from .brief import BriefOptions, brief
+    from .summarise_cli import briefing_markdown
+
+    if not arg:
+        raise UsageError("/brief needs a topic: /brief the Korvane strike")
+    with _working(chat, f"Briefing on “{arg[:60]}”…"):
+        result = brief(arg, store=chat.store, embedder=chat.embedder, index=chat.index, llm=chat.loader.get(),
+                       options=BriefOptions(filters=chat.session.filters, temperature=chat.settings.temperature))
+    if not result.articles:
+        raise QAError(f"No articles on {arg!r} were found (with the filters: {describe_filters(chat.session.filters)}).")
+    _markdown(chat, briefing_markdown(result))
 
 
 # ---- answering -----------------------------------------------------------------------------

@@ -136,7 +136,8 @@ def test_chat_in_a_real_terminal(home, tmp_path):
 
 
 def test_chat_reads_one_question_per_line_from_a_pipe(home, tmp_path):
-    script = "\n".join([STRIKE, FOLLOW_UP, "/open 2", "/filter source=Nowhere", "/bogus",
+    script = "\n".join([STRIKE, FOLLOW_UP, "/open 2", "/summarise 1", "/brief the Korvane strike",
+                        "/filter source=Nowhere", "/bogus",
                         "When did the Riverside \\", "tram line open?", "/save out.md", "/quit", "never asked"]) + "\n"
     run = subprocess.run([str(QA), "chat", "--llm", "extractive"], input=script, capture_output=True, text=True,
                          env=_env(home), cwd=tmp_path, timeout=600)
@@ -148,4 +149,6 @@ def test_chat_reads_one_question_per_line_from_a_pipe(home, tmp_path):
     assert "Unknown command /bogus" in run.stdout and "never asked" not in run.stdout
     assert "error: No article comes from 'Nowhere'" in run.stderr
     assert "characters" in run.stdout  # /open 2
+    assert "# Summary: Korvane strike ends after 23 days" in run.stdout  # the article of passage 1
+    assert "# Briefing: the Korvane strike" in run.stdout and "## Timeline" in run.stdout
     assert (tmp_path / "out.md").read_text().count("\n## ") == 3
