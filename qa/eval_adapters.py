@@ -107,7 +107,8 @@ def load_gold(path: Path, corpus: list[str]) -> EvalSet:
             raise QAError(f"{where}: give 'answers', or mark the question \"unanswerable\": true.")
         items.append(EvalItem(item_id, str(row.get("question", "")).strip(), answers, choices, index,
                               _strings(row.get("gold_articles"), "gold_articles", where), unanswerable,
-                              str(row.get("summary") or ""), _strings(row.get("wrong_answers"), "wrong_answers", where)))
+                              str(row.get("summary") or ""),
+                              _strings(row.get("wrong_answers"), "wrong_answers", where)))
     if not items:
         raise QAError(f"{path} holds no questions.")
     corpora: dict[str, list[Path]] = {}

@@ -52,8 +52,9 @@ def run(
     ctx: typer.Context,
     gold: Path = typer.Argument(..., help="Gold set: a .jsonl file in our format, or the file/folder of a public set."),
     fmt: str = typer.Option("gold", "--format", "-f", help="gold | realtimeqa | rgb | squad | summaries."),
-    corpus: Optional[List[str]] = typer.Option(None, "--corpus", help="Articles to evaluate over (files, folders, globs), "
-                                               "ingested into an isolated collection. Default: your collection."),
+    corpus: Optional[List[str]] = typer.Option(
+        None, "--corpus", help="Articles to evaluate over (files, folders, globs), ingested into an isolated "
+                               "collection. Default: your collection."),
     mode: str = typer.Option("", "--mode", help="realtimeqa/squad: pool (default) | own; rgb: noise (default) | "
                                                 "rejection | counterfactual."),
     noise: float = typer.Option(0.0, "--noise", help="rgb noise mode: share of unrelated documents, 0 to 0.8."),
@@ -63,7 +64,8 @@ def run(
     k: Optional[int] = typer.Option(None, "--k", help="Candidates from each retriever (default: 40)."),
     retrieval: str = typer.Option("hybrid", "--retrieval", help="hybrid | dense | bm25."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N items."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the latest run of the same name, skipping done items."),
+    resume: bool = typer.Option(False, "--resume",
+                                help="Continue the latest run of the same name, skipping done items."),
     name: str = typer.Option("", "--name", help="Run name (default: gold set, mode and model)."),
     runs: Path = typer.Option(Path("eval/runs"), "--runs", help="Where run folders go."),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Reuse stored replies to identical model calls."),
@@ -129,10 +131,12 @@ def run(
             rundir = RunDir.create(runs, run_name, {**described, "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
         done_rows = rundir.rows()
         done = {r["id"] for r in done_rows}
-        cached = CachedLLM(model, workspace / "llm-cache.sqlite") if cache and not isinstance(model, Extractive) else None
+        cached = None
+        if cache and not isinstance(model, Extractive):
+            cached = CachedLLM(model, workspace / "llm-cache.sqlite")
         corpora = Corpora(evalset, home=workspace / "stores", embedder=embedder, chunk_tokens=settings.chunk_tokens,
                           overlap=settings.chunk_overlap, default=default,
-                          on_ingest=lambda n, files: err.print(f"Ingesting {files} file(s) into {n} (first use only)…"))
+                          on_ingest=lambda n, files: err.print(f"Ingesting {files} file(s) into {n} (once)…"))
         todo = [i for i in evalset.items[:limit] if i.id not in done]
         err.print(f"[bold]{rundir.path}[/bold]: {len(todo)} item(s) to run"
                   + (f", {len(done)} already done" if done else "") + f" · {model.name} · budget {settings.budget}")
@@ -177,7 +181,8 @@ def run(
 def compare_runs(
     a: Path = typer.Argument(..., help="The baseline run folder (eval/runs/...)."),
     b: Path = typer.Argument(..., help="The run to compare with it."),
-    html: Optional[Path] = typer.Option(None, "--html", help="Also write an HTML report with charts (needs matplotlib)."),
+    html: Optional[Path] = typer.Option(None, "--html",
+                                        help="Also write an HTML report with charts (needs matplotlib)."),
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
     seed: int = typer.Option(0, "--seed", help="Seed for the paired bootstrap."),
 ) -> None:

@@ -71,11 +71,12 @@ def write_html(result: dict, a: RunDir, b: RunDir, path: Path) -> None:
     rows = []
     for d in result["deltas"]:
         cls = "" if d["timing"] or d["low"] <= 0 <= d["high"] else ("up" if d["delta"] > 0 else "down")
-        rows.append(f"<tr><td>{esc(LABELS.get(d['metric'], d['metric']))}</td><td>{d['a']:.3f}</td><td>{d['b']:.3f}</td>"
-                    f"<td class='{cls}'>{d['delta']:+.3f}</td><td>{d['low']:+.3f} – {d['high']:+.3f}</td>"
-                    f"<td>{d['n']}</td></tr>")
+        rows.append(f"<tr><td>{esc(LABELS.get(d['metric'], d['metric']))}</td>"
+                    f"<td>{d['a']:.3f}</td><td>{d['b']:.3f}</td><td class='{cls}'>{d['delta']:+.3f}</td>"
+                    f"<td>{d['low']:+.3f} – {d['high']:+.3f}</td><td>{d['n']}</td></tr>")
     flips = "".join(f"<tr><td>{esc(f['id'])}</td><td>{esc(f['metric'])}</td><td>{f['a']:g} → {f['b']:g}</td>"
-                    f"<td>{esc(f['question'])}</td><td>{esc(str(f['answer_a']))}</td><td>{esc(str(f['answer_b']))}</td></tr>"
+                    f"<td>{esc(f['question'])}</td><td>{esc(str(f['answer_a']))}</td>"
+                    f"<td>{esc(str(f['answer_b']))}</td></tr>"
                     for f in result["flips"])
     changed = "".join(f"<li><b>{esc(k)}</b>: {esc(str(v[0]))} → {esc(str(v[1]))}</li>"
                       for k, v in result["settings_changed"].items())

@@ -318,8 +318,13 @@ def score(item: EvalItem, outcome: Outcome, *, ranked: Sequence[str], gold: set[
     if validity is not None:
         m["citation_validity"] = validity
     if not result.refused and result.sentences:
-        m["support_rate"] = 0.0 if result.fallback else sum(s.supported for s in result.sentences) / len(result.sentences)
+        m["support_rate"] = _support_rate(result.sentences, result.fallback)
     return m
+
+
+def _support_rate(sentences: Sequence, fallback: str) -> float:
+    """Share of sentences supported by their citations; 0 when none was and the text fell back to evidence."""
+    return 0.0 if fallback else sum(s.supported for s in sentences) / len(sentences)
 
 
 def summary_scores(text: str, references: str) -> dict[str, float]:
@@ -351,7 +356,7 @@ def run_summary_item(item: EvalItem, *, corpora: "Corpora", embedder: Embedder, 
     text = result.text
     m = summary_scores(text, item.summary)
     if result.sentences:
-        m["support_rate"] = 0.0 if result.fallback else sum(s.supported for s in result.sentences) / len(result.sentences)
+        m["support_rate"] = _support_rate(result.sentences, result.fallback)
     elapsed = time.perf_counter() - t0
     tokens = recorder if isinstance(recorder, Recorder) else None
     m.update(latency_s=round(elapsed, 3), prompt_tokens=float(tokens.prompt_tokens if tokens else 0),
@@ -431,7 +436,8 @@ def evaluate(evalset: EvalSet, *, corpora: Corpora, embedder: Embedder, llm: LLM
 
 ORDER = ["mc", "em", "em_lenient", "f1", "answer_recall", "answer_in_corpus", "hit@1", f"hit@{HIT_K}", "mrr",
          "context_hit", "refusal", "false_refusal", "misled", "citation_validity", "support_rate",
-         "rouge1", "rouge2", "rougeL", "summary_words", "latency_s", "context_tokens", "prompt_tokens", "completion_tokens"]
+         "rouge1", "rouge2", "rougeL", "summary_words",
+         "latency_s", "context_tokens", "prompt_tokens", "completion_tokens"]
 LABELS = {
     "mc": "multiple-choice accuracy", "em": "exact match (strict)", "em_lenient": "exact match (lenient)",
     "f1": "token F1", "answer_recall": "answer in the context sent", "answer_in_corpus": "answer anywhere in corpus",
@@ -439,10 +445,12 @@ LABELS = {
     "context_hit": "gold article in context", "refusal": "refusal accuracy (unanswerable)",
     "false_refusal": "refused although answerable", "misled": "gave the planted wrong answer",
     "citation_validity": "citation validity", "support_rate": "support rate", "rouge1": "ROUGE-1 F",
-    "rouge2": "ROUGE-2 F", "rougeL": "ROUGE-L F", "summary_words": "summary length (words)", "latency_s": "latency per item (s)",
+    "rouge2": "ROUGE-2 F", "rougeL": "ROUGE-L F", "summary_words": "summary length (words)",
+    "latency_s": "latency per item (s)",
     "context_tokens": "context tokens per item", "prompt_tokens": "prompt tokens per item",
     "completion_tokens": "completion tokens per item",
-    "mc|in_context": "multiple choice, answer in context", "mc|not_in_context": "multiple choice, answer not in context",
+    "mc|in_context": "multiple choice, answer in context",
+    "mc|not_in_context": "multiple choice, answer not in context",
 }
 TIMING = {"latency_s"}  # differs between runs; every other metric is deterministic
 

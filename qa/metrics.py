@@ -71,7 +71,8 @@ def token_f1(prediction: str, golds: Sequence[str]) -> float:
 
 LETTERS = "ABCDEFGHIJ"
 _CITATION = re.compile(r"\[\s*\d+\s*(?:[,;]\s*\d+\s*)*\]")
-_LEAD = re.compile(r"^\W*(?:(?:the\s+)?(?:correct\s+)?(?:answer|choice|option)\s*(?:is|:)?\s*)?\(?([A-J])(?:[).:\]]|$)", re.I)
+_LEAD = re.compile(r"^\W*(?:(?:the\s+)?(?:correct\s+)?(?:answer|choice|option)\s*(?:is|:)?\s*)?"
+                   r"\(?([A-J])(?:[).:\]]|$)", re.I)
 _NAMED = re.compile(r"\b(?:answer|choice|option)\s*(?:is|would be|:)?\s*\(?([A-J])\)?(?![\w'])", re.I)
 _NUMBER = re.compile(r"^\W*(?:(?:answer|choice|option)\s*(?:is|:)?\s*)?\(?(\d{1,2})\)?\W*$", re.I)
 _LAST = re.compile(r"(?<![\w'])\(?([A-J])\)?[.!]?$")  # "... so it is B." (capital letters only)
