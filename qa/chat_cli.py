@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterable, Iterator, Optional
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Optional
 
 import typer
 from rich.console import Console, Group
@@ -35,6 +35,12 @@ from .errors import QAError, UsageError
 from .llm import LLM, FakeLLM
 from .records import Passage
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .answer import AskOptions
+    from .embeddings import Embedder
+    from .lexical import LexicalIndex
+    from .store import Store
 
 _SPEC = re.compile(r"^(local(:[\w.\-]+)?|extractive|fake|openai:.+)$")
 
@@ -114,23 +120,29 @@ class ModelLoader:
         return self._llm
 
 
+def _loader(settings: Settings, spec: str, on_done: Callable[[], None] | None = None) -> ModelLoader:
+    settings = replace(settings, llm=spec)
+    return ModelLoader(spec, _fake if spec == "fake" else lambda: _llm(settings), on_done)
+
+
 @dataclass
 class _Chat:
+    """What the loops share: the session, the pieces built once, the model loader, the console."""
+
     settings: Settings
     session: Session
-    store: object
-    embedder: object
-    index: object
+    store: Store
+    embedder: Embedder
+    index: LexicalIndex
     loader: ModelLoader
     console: Console
-    options: object = None
+    options: AskOptions
     interactive: bool = True
     quit: bool = False
     notes: list[str] = field(default_factory=list)
 
     def load_model(self, spec: str) -> None:
-        settings = replace(self.settings, llm=spec)
-        self.loader = ModelLoader(spec, _fake if spec == "fake" else lambda: _llm(settings), self.loader.on_done).start()
+        self.loader = _loader(self.settings, spec, self.loader.on_done).start()
 
     def save(self) -> None:
         if self.session.turns:
@@ -490,7 +502,7 @@ def chat(
         spec = settings.resolved_llm()
         if not _SPEC.match(spec):
             raise UsageError(f"Unknown LLM {spec!r}; use local, openai:MODEL or extractive.")
-        loader = ModelLoader(spec, _fake if spec == "fake" else lambda: _llm(settings))
+        loader = _loader(settings, spec)
         embedder = _embedder(settings)
         store = _store(settings, embedder)
         if store.chunk_count() == 0:
