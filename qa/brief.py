@@ -29,6 +29,7 @@ from .summarise import (Item, Progress, _units, bullet_text, cached, clean_line,
                         ranked_sentences, renumbered, to_global, verify_items)
 
 RELEVANCE_FLOOR = 0.25  # MiniLM cosine of the topic with an article's best sentence; unrelated text is ~0.1
+RELATIVE_FLOOR = 0.55  # ... and at least this share of the best article's
 _SECTIONS = {"overview": "overview", "summary": "overview", "key points": "key_points", "key facts": "key_points",
              "disagreements": "disagreements", "where sources disagree": "disagreements",
              "open questions": "open_questions", "questions": "open_questions"}
@@ -36,9 +37,10 @@ _HEADER = re.compile(r"^(overview|summary|key points|key facts|disagreements|whe
                      r"open questions|questions)\s*:?\s*(.*)$", re.I)
 _OPEN = re.compile(r"\b(not yet|still not|has not been|have not been|yet to|unclear|uncertain|unknown|undecided|"
                    r"remains? to be|no decision|will decide|would not say|declined to|called for|an independent "
-                   r"review|once the)\b|\?$", re.I)
-_DISPUTE = re.compile(r"\b(disput\w*|disagree\w*|contradict\w*|far (?:lower|higher)|rejected|denied|challenged|"
-                      r"apart|counted .* twice|overstat\w*|understat\w*)\b", re.I)
+                   r"review|once the)\b", re.I)
+_DISPUTE = re.compile(r"\b(disput(?:es|ed|ing) (?:the|this|that|these|those|his|her|their|its)\b|disagree\w*|"
+                      r"contradict\w*|far (?:lower|higher)|at odds|conflicting|\d[\w ,.]{0,30} apart\b|"
+                      r"counted .* twice|overstat\w*|understat\w*)", re.I)
 
 
 @dataclass(frozen=True)
@@ -107,15 +109,22 @@ def find_articles(topic: str, *, store: Store, embedder: Embedder, index: Lexica
     by_article: dict[str, list] = {}
     for h in hits:
         by_article.setdefault(h.chunk.article_id, []).append(h)
+    # the best articles overall, and the best two of every source found, so each source can be taken
+    ranked = list(by_article)
+    per_source: dict[str, list[str]] = {}
+    for aid in ranked:
+        per_source.setdefault(by_article[aid][0].source, []).append(aid)
+    pool = set(ranked[:options.articles * 2]) | {aid for ids in per_source.values() for aid in ids[:2]}
     scored: list[tuple[float, str, list[Passage]]] = []
-    for aid in list(by_article)[:options.articles * 2]:
+    for aid in [a for a in ranked if a in pool]:
         passages = select_context(topic, by_article[aid], store=store, embedder=embedder, index=index, qvec=qvec,
                                   budget=options.per_article_budget, per_article=3)
         units = [s for _, s in _units(passages, 4)]
         relevance = float(np.max(embedder.embed(units) @ qvec)) if units else 0.0
-        if relevance >= RELEVANCE_FLOOR:
-            scored.append((relevance, aid, passages))
-    scored.sort(key=lambda r: -r[0])
+        scored.append((relevance, aid, passages))
+    # relevant in itself, and not far below the best article: off-topic articles make a briefing worse
+    floor = max(RELEVANCE_FLOOR, RELATIVE_FLOOR * max((r for r, _, _ in scored), default=0.0))
+    scored = sorted((row for row in scored if row[0] >= floor), key=lambda r: -r[0])
     # diverse across sources: every source's best article first, then every source's second...
     turn: dict[str, int] = {}
     taken: dict[str, int] = {}

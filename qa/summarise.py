@@ -207,12 +207,14 @@ def verify_items(texts: Sequence[str], passages: Sequence[Passage], embedder: Em
 _HEADLINE = re.compile(r"^(?:headline|title)\s*[:\-–]\s*", re.I)
 _BULLET = re.compile(r"^(?:[-*•·]|\d{1,2}[.)])\s+")
 _LABEL = re.compile(r"^[A-Za-z][\w ']{0,40}:$")  # "Summary:", "Key points:" on a line of their own
-_NOTHING = re.compile(r"^(?:none|nothing|n/?a|no \w+)\W*$", re.I)
+_NOTHING = re.compile(r"^(?:none|nothing|n/?a|no (?:disagreements?|open questions?|questions?|notes?|information))"
+                      r"\W*$", re.I)
+_PREFIX = re.compile(r"^(?:summary|paragraph|notes?)\s*:\s*(?=\S)", re.I)  # "Summary: The ..." on one line
 
 
 def clean_line(line: str) -> str:
     line = line.strip().replace("**", "").replace("__", "")
-    return re.sub(r"^#+\s*", "", line).strip()
+    return _PREFIX.sub("", re.sub(r"^#+\s*", "", line)).strip()
 
 
 def bullet_text(line: str) -> str:
@@ -274,9 +276,9 @@ def _units(passages: Sequence[Passage], min_words: int = 5) -> list[tuple[int, s
     return [(n, s) for n, s in units if len(s.split()) >= min_words]
 
 
-def _is_statement(sentence: str) -> bool:
+def _is_statement(sentence: str, words: int = 8) -> bool:
     """A sentence fit to lead a summary: not a question, a sub-heading or a dateline."""
-    return len(sentence.split()) >= 8 and sentence.rstrip("\"'”’)").endswith((".", "!")) and not sentence.endswith("?")
+    return len(sentence.split()) >= words and sentence.rstrip("\"'”’)").endswith((".", "!"))
 
 
 def ranked_sentences(passages: Sequence[Passage], embedder: Embedder, topic: np.ndarray | None = None,
@@ -284,6 +286,8 @@ def ranked_sentences(passages: Sequence[Passage], embedder: Embedder, topic: np.
     """(score, order, passage number, sentence), best first: centrality in the article (similarity
     to the mean of all its sentences), plus relevance to `topic` when given; near-repeats dropped."""
     units = _units(passages)
+    # sub-headings, questions and fragments of live blogs make poor points: statements first
+    units = [u for u in units if _is_statement(u[1], 6)] or units
     if not units:
         return []
     vectors = embedder.embed([s for _, s in units])
