@@ -75,7 +75,9 @@ def main() -> int:
                    timeout=max(settings.timeout, 1800))
     options = SummaryOptions(style=args.style, words=args.words, budget=args.budget,
                              temperature=settings.temperature)
-    config = {"llm": llm.name, "options": repr(options), "embedder": embedder.name, "prompts": prompts_hash()}
+    code = hashlib.sha256(b"".join((REPO / "qa" / f).read_bytes() for f in ("summarise.py", "citations.py")))
+    config = {"llm": llm.name, "options": repr(options), "embedder": embedder.name, "prompts": prompts_hash(),
+              "code": code.hexdigest()[:12]}  # a change to the summariser or the checks is a new run
     config_hash = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
     args.out.mkdir(parents=True, exist_ok=True)
     out_path = args.out / f"{llm.name.replace(':', '-')}-{config_hash}.jsonl"
