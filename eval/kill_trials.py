@@ -2,8 +2,9 @@
 
     .venv/bin/python eval/kill_trials.py [--trials 20] [--articles 80] [--embedder minilm] [--seed 7]
 
-Each trial starts `qa ingest` on the same folder, kills it with SIGKILL after a random
-delay, and runs `qa doctor --check`: every chunk's article exists, every article has its
+Before each trial a random 40% of the articles are edited (so every run has new and
+replacement work to do), then `qa ingest` starts on the folder, is killed with SIGKILL after a
+random delay, and `qa doctor --check` runs: every chunk's article exists, every article has its
 chunks, every vector has its chunk, nothing half-written is visible, BM25 matches Chroma.
 (The next ingest finishes what the killed one started.) At the end an uninterrupted
 ingest must bring every article in exactly once. Prints a table; exit 1 on any inconsistency.
@@ -25,12 +26,22 @@ from pathlib import Path
 QA = [sys.executable, "-m", "qa"]
 
 
-def write_articles(folder: Path, n: int) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        body = " ".join(f"Paragraph {j} of report {i} says the council met on day {j} to discuss item {i * j}."
-                        for j in range(60))
-        (folder / f"report-{i:03d}.txt").write_text(f"Report {i}\nSource: Wire {i % 4}\nDate: 2026-02-{i % 28 + 1:02d}\n\n{body}\n")
+def write_article(folder: Path, i: int, version: int) -> None:
+    body = " ".join(f"Paragraph {j} of report {i} says the council met on day {j} to discuss item {i * j}."
+                    for j in range(60))
+    (folder / f"report-{i:03d}.txt").write_text(
+        f"Report {i}\nSource: Wire {i % 4}\nDate: 2026-02-{i % 28 + 1:02d}\n\n{body}\nRevision {version}.\n")
+
+
+def _stored_revision(env: dict, i: int) -> int:
+    import sqlite3
+
+    db = sqlite3.connect(Path(env["QA_HOME"]) / "articles.sqlite")
+    rows = db.execute("SELECT text FROM articles WHERE title=? AND state='ok'", (f"Report {i}",)).fetchall()
+    db.close()
+    if len(rows) != 1:
+        return -1  # missing or stored twice
+    return int(rows[0][0].rsplit("Revision ", 1)[1].rstrip(". \n"))
 
 
 def doctor(env: dict) -> tuple[bool, list[dict]]:
@@ -51,7 +62,10 @@ def main() -> int:
     rng = random.Random(args.seed)
     work = Path(tempfile.mkdtemp(prefix="qa-kill-"))
     folder = work / "articles"
-    write_articles(folder, args.articles)
+    folder.mkdir(parents=True)
+    versions = [0] * args.articles
+    for i in range(args.articles):
+        write_article(folder, i, 0)
     env = {**os.environ, "QA_HOME": str(work / "home"), "QA_EMBEDDER": args.embedder}
     if not args.max_delay:  # calibrate: kills should land anywhere from start-up to the last article
         started = time.perf_counter()
@@ -62,6 +76,10 @@ def main() -> int:
 
     rows, inconsistent = [], 0
     for trial in range(1, args.trials + 1):
+        if trial > 1:  # edit 40% of the articles: the next run replaces them
+            for i in rng.sample(range(args.articles), k=args.articles * 2 // 5):
+                versions[i] += 1
+                write_article(folder, i, versions[i])
         delay = rng.uniform(0.5, args.max_delay)
         proc = subprocess.Popen(QA + ["ingest", str(folder), "--json"], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -80,10 +98,12 @@ def main() -> int:
     counts = json.loads(final.stdout)["counts"]
     ok, checks = doctor(env)
     stored = checks[0]["detail"]
-    complete = ok and stored.startswith(f"{args.articles} articles")
+    latest = sum(1 for i in range(args.articles) if _stored_revision(env, i) == versions[i])
+    complete = ok and stored.startswith(f"{args.articles} articles") and latest == args.articles
     killed = sum(1 for r in rows if r[2] == "killed")
     print(f"\ntrials {len(rows)}, killed mid-run {killed}, inconsistent after a kill {inconsistent}; "
-          f"final run {counts}; store: {stored}; {'complete, no duplicates' if complete else 'INCOMPLETE'}")
+          f"final run {counts}; store: {stored}; latest version stored for {latest}/{args.articles}; "
+          f"{'complete, no duplicates' if complete else 'INCOMPLETE'}")
     return 0 if inconsistent == 0 and complete else 1
 
 
