@@ -11,6 +11,7 @@ import math
 import re
 import shutil
 from collections import Counter
+from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
@@ -27,6 +28,9 @@ themselves then there these they this those through to too under until up very w
 while who whom why will with would you your yours yourself yourselves said says also one new year years week
 """.split())
 
+# Bumped whenever `terms` changes, so an index saved by an older version is rebuilt, not misread.
+ANALYZER = 2
+
 _WORD = re.compile(r"[a-z0-9]+(?:[.'][a-z0-9]+)*")
 
 
@@ -34,14 +38,24 @@ def terms(text: str) -> list[str]:
     """Lower-cased words minus stopwords, with a light plural/possessive stem."""
     out = []
     for word in _WORD.findall(text.lower().replace("’", "'")):
-        word = word.removesuffix("'s").replace("'", "")
-        if len(word) > 4 and word.endswith("ies"):
-            word = word[:-3] + "y"
-        elif len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-            word = word[:-1]
-        if word and word not in STOPWORDS:
-            out.append(word)
+        term = _stem(word)
+        if term:
+            out.append(term)
     return out
+
+
+@lru_cache(maxsize=1 << 18)
+def _stem(word: str) -> str:
+    """The term for one word, "" for a stopword. Cached: news reuses a small vocabulary, and
+    building the index calls this for every word of every chunk."""
+    word = word.removesuffix("'s").replace("'", "")
+    if word in STOPWORDS:
+        return ""  # before stemming too, else "this" and "does" survive as "thi" and "doe"
+    if len(word) > 4 and word.endswith("ies"):
+        word = word[:-3] + "y"
+    elif len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        word = word[:-1]
+    return "" if word in STOPWORDS else word
 
 
 class LexicalIndex:
@@ -75,8 +89,8 @@ class LexicalIndex:
         tmp.mkdir(parents=True)
         if self._bm25 is not None:
             self._bm25.save(str(tmp / "bm25"))
-        (tmp / "state.json").write_text(json.dumps({"generation": self.generation, "ids": self.ids,
-                                                    "doc_freq": self.doc_freq}))
+        (tmp / "state.json").write_text(json.dumps({"analyzer": ANALYZER, "generation": self.generation,
+                                                    "ids": self.ids, "doc_freq": self.doc_freq}))
         old = self.directory.with_name(self.directory.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
         if self.directory.exists():
@@ -85,11 +99,13 @@ class LexicalIndex:
         shutil.rmtree(old, ignore_errors=True)
 
     def load(self) -> bool:
-        """Read the saved index; False when there is none (or it is unreadable)."""
+        """Read the saved index; False when there is none, it is unreadable or from another analyzer."""
         import bm25s
 
         try:
             state = json.loads((self.directory / "state.json").read_text())
+            if state.get("analyzer") != ANALYZER:
+                return False  # built by another version of `terms`
             self.ids, self.generation = state["ids"], state["generation"]
             self.doc_freq = Counter(state["doc_freq"])
             self._bm25 = bm25s.BM25.load(str(self.directory / "bm25")) if self.ids else None
