@@ -115,6 +115,8 @@ class Fetcher:
         visited = [url]
         try:
             while True:
+                if time.monotonic() > deadline:  # a chain of slow redirects
+                    raise self._timeout(url)
                 with self.client.stream("GET", visited[-1], headers=headers) as response:
                     if not response.has_redirect_location:
                         return self._read(url, response, accept, deadline)
@@ -133,7 +135,9 @@ class Fetcher:
             refused = "refused" in str(exc).lower()
             raise FetchError(url, "connection refused (is the server up?)" if refused
                              else f"cannot connect ({exc})", transient=True)
-        except httpx.HTTPError as exc:  # protocol errors, broken connections, bad URLs
+        except httpx.InvalidURL as exc:
+            raise FetchError(url, f"not a valid URL ({exc})")
+        except httpx.HTTPError as exc:  # protocol errors, broken connections
             raise FetchError(url, f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__,
                              transient=True)
 
@@ -152,7 +156,8 @@ class Fetcher:
                              transient=status in (408, 425, 429) or status >= 500)
         media, charset = _content_type(response.headers.get("content-type", ""))
         if media not in accept and media not in _SNIFFED:
-            raise FetchError(url, f"content type {media} is not {_expected(accept)}")
+            hint = "; follow a feed with `qa feeds add URL`" if media in FEED_TYPES else ""
+            raise FetchError(url, f"content type {media} is not {_expected(accept)}{hint}")
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.limits.max_bytes:
             raise self._too_large(url, int(declared))

@@ -208,6 +208,12 @@ def test_a_refused_connection(env):
     assert_nothing_half_written(store, index)
 
 
+def test_a_malformed_url_is_one_line():
+    with Fetcher() as fetcher:
+        (problem,) = load_url("https://[::1", fetcher=fetcher).problems
+    assert problem.reason.startswith("not a valid URL (") and "\n" not in problem.reason
+
+
 def test_failures_do_not_stop_the_good_pages(site, env):
     store, index, run = env
     serve_failures(site)
@@ -216,6 +222,14 @@ def test_failures_do_not_stop_the_good_pages(site, env):
     assert report.count("new") == 1 and len(report.failed) == len(FAILURES) + 1
     assert [a.article.url for a in store.articles()] == [good]
     assert_nothing_half_written(store, index)
+
+
+def test_a_feed_given_to_ingest_says_how_to_follow_it(site):
+    site.add("/feed.xml", "<rss version='2.0'><channel></channel></rss>", content_type="application/rss+xml")
+    with Fetcher() as fetcher:
+        (problem,) = load_url(site.url("/feed.xml"), fetcher=fetcher).problems
+    assert problem.reason == ("content type application/rss+xml is not an article (HTML, PDF or plain text); "
+                              "follow a feed with `qa feeds add URL`")
 
 
 def test_missing_content_type_is_sniffed(site):
