@@ -77,6 +77,7 @@ class Briefing:
     fallback: str = ""
     calls: int = 0
     dropped: int = 0  # map notes their passages did not support, left out of the merge
+    set_aside: int = 0  # "disagreements" from the model that cite one article and name no dispute
     timings: Timings = field(default_factory=Timings)
 
     @property
@@ -237,6 +238,13 @@ def _best_distinct(found: list[tuple[float, Item]], limit: int) -> list[Item]:
     return out
 
 
+def two_sided(item: Item, passages: Sequence[Passage]) -> bool:
+    """A disagreement has two sides: it cites two articles, or its own words say something is disputed."""
+    owner = {p.number: p.article_id for p in passages}
+    return (len({owner[n] for s in item for n in s.citations}) >= 2
+            or bool(_DISPUTE.search(" ".join(s.text for s in item))))
+
+
 def _merge(model: list[Item], code: list[Item], limit: int) -> list[Item]:
     """The model's verified items, then what code found that they do not already cite."""
     cited = {n for item in model for s in item for n in s.citations}
@@ -281,10 +289,10 @@ def brief(topic: str, *, store: Store, embedder: Embedder, index: LexicalIndex, 
     found_questions = open_questions(passages, embedder, qvec)
 
     def finish(overview: Item, points: list[Item], disputes: list[Item], questions: list[Item],
-               fallback: str = "") -> Briefing:
+               fallback: str = "", set_aside: int = 0) -> Briefing:
         timings.total_ms = (time.perf_counter() - t0) * 1000
         return Briefing(topic, overview, points, timeline, disputes, questions, passages, articles, llm.name,
-                        fallback=fallback, calls=calls, dropped=dropped, timings=timings)
+                        fallback=fallback, calls=calls, dropped=dropped, set_aside=set_aside, timings=timings)
 
     ranked = sorted((item for items in notes.values() for item in items),
                     key=lambda item: -float(embedder.embed([item[0].text])[0] @ qvec))
@@ -299,11 +307,14 @@ def brief(topic: str, *, store: Store, embedder: Embedder, index: LexicalIndex, 
     sections = parse_sections(raw)
     overview = verify_items(sections["overview"], passages, embedder)
     points = verify_items(sections["key_points"], passages, embedder)[:options.points]
-    disputes = _merge(verify_items(sections["disagreements"], passages, embedder), found_disagreements, 3)
+    proposed = verify_items(sections["disagreements"], passages, embedder)
+    # what the model calls a disagreement but is one article's account is left out, and counted
+    disputes = _merge([item for item in proposed if two_sided(item, passages)], found_disagreements, 3)
+    set_aside = sum(not two_sided(item, passages) for item in proposed)
     questions = verify_items(sections["open_questions"], passages, embedder)[:2]
     if not any(s.supported for item in overview + points for s in item):
         return finish(*extractive, fallback="the model's briefing was not supported by the articles; "
                                             "showing their key sentences instead")
     if not any(s.supported for item in questions for s in item):
         questions = questions + found_questions
-    return finish(overview[0] if overview else [], points, disputes, questions[:3])
+    return finish(overview[0] if overview else [], points, disputes, questions[:3], set_aside=set_aside)

@@ -52,8 +52,8 @@ def sources_markdown(passages: Sequence[Passage]) -> list[str]:
     return lines
 
 
-def notes_markdown(fallback: str, dropped: int, sentences: Sequence[Sentence]) -> list[str]:
-    notes = []
+def notes_markdown(fallback: str, dropped: int, sentences: Sequence[Sentence], more: Sequence[str] = ()) -> list[str]:
+    notes = list(more)
     if fallback:
         notes.append(f"> Note: {fallback}.")
     if dropped:
@@ -61,7 +61,7 @@ def notes_markdown(fallback: str, dropped: int, sentences: Sequence[Sentence]) -
     flagged = sum(not s.supported for s in sentences)
     if flagged:
         notes.append(f"> {flagged} sentence(s) below are not supported by the passages they cite (marked ⚠).")
-    return notes + [""] if notes else []
+    return [n + "  " for n in notes[:-1]] + notes[-1:] + [""] if notes else []  # one line each
 
 
 def summary_markdown(summary) -> str:
@@ -85,7 +85,9 @@ def summary_markdown(summary) -> str:
 def briefing_markdown(b) -> str:
     lines = [f"# Briefing: {' '.join(b.topic.split())}", ""]
     lines += [f"*{len(b.articles)} article(s), {len(b.sources)} source(s) cited: {', '.join(b.sources) or '-'}*", ""]
-    lines += notes_markdown(b.fallback, b.dropped, b.sentences)
+    aside = [f"> {b.set_aside} item(s) the model gave as disagreements cite one article and name no dispute; "
+             "they were left out."] if b.set_aside else []
+    lines += notes_markdown(b.fallback, b.dropped, b.sentences, aside)
     sections = [("Overview", [b.overview] if b.overview else []), ("Key points", b.key_points)]
     for title, items in sections:
         lines += [f"## {title}", ""]
@@ -135,7 +137,7 @@ def summary_json(s) -> dict:
 
 def briefing_json(b) -> dict:
     return {"topic": b.topic, "model": b.model, "fallback": b.fallback or None, "calls": b.calls,
-            "dropped_notes": b.dropped, "sources": b.sources,
+            "dropped_notes": b.dropped, "set_aside_disagreements": b.set_aside, "sources": b.sources,
             "overview": _sentences_json(b.overview) if b.overview else None,
             "key_points": [_sentences_json(i) for i in b.key_points],
             "timeline": [{"date": e.date, "source": e.source, "title": e.title, "article_id": e.article_id,

@@ -102,7 +102,7 @@ def test_model_briefing_claims_are_verified(library, embedder):
               f"- The city auditor estimated the final cost at 468 million euros [{cost.number}].\n"
               f"- The auditor estimated the final cost at 468 million euros [77].\n"
               "- The tram line was paid for entirely by a Martian mining consortium [1].\n"
-              "Disagreements:\n- none\n"
+              f"Disagreements:\n- {first_sentence(passages[0].text)} [{passages[0].number}]\n"
               "Open questions:\n- When will the Martian consortium be repaid [2]?")
     fake = FakeLLM(replies=maps + [reduce])
     b = brief(TRAM, store=store, embedder=embedder, index=index, llm=fake, options=options)
@@ -126,8 +126,9 @@ def test_model_briefing_claims_are_verified(library, embedder):
     assert "Martian mining consortium" in markdown and "⚠" in markdown
     flagged = [line for line in markdown.splitlines() if "Martian mining" in line][0]
     assert "not supported" in flagged
-    # the model said "none": the dispute the articles state is still reported
-    assert b.disagreements
+    # one article's account is no disagreement: set aside and counted; the dispute the articles state is reported
+    assert b.set_aside == 1 and "cite one article" in markdown
+    assert b.disagreements and all(first_sentence(passages[0].text) != s.text for i in b.disagreements for s in i)
 
 
 def test_unsupported_briefing_falls_back_to_key_sentences(library, embedder):
