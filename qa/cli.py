@@ -100,7 +100,7 @@ def _llm(settings: Settings):
         if not (spec == "local" or spec.startswith("local:")):
             raise
         err.print(f"[yellow]The local model is not available: {exc}\nAnswering with the extractive backend "
-                  "(cited sentences, no model).[/yellow]")
+                  "(cited sentences, no model).[/yellow]", soft_wrap=True)
         return make_llm("extractive", models_dir=settings.models_dir)
     finally:
         if task is not None:

