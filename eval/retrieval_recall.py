@@ -106,9 +106,13 @@ def code_hash() -> str:
 
 
 def git_head() -> str:
+    """The commit, marked +dirty when the retrieval code differs from it."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True, check=True).stdout.strip()
+
     try:
-        return subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True).stdout.strip()
+        dirty = git("status", "--porcelain", "--", *(f"qa/{n}" for n in ("retrieval.py", "lexical.py", "chunking.py")))
+        return git("rev-parse", "--short", "HEAD") + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return ""
 
@@ -208,7 +212,8 @@ def markdown(result: dict, command: str) -> str:
               f"k={result['settings']['k']}, per_article={result['settings']['per_article']}, "
               f"chunks {result['settings']['chunk_tokens']}/{result['settings']['chunk_overlap']} tokens, "
               f"{result['settings']['embedder']}) on {result['when'][:10]}. Latency is wall time of `retrieve()` "
-              "on a shared 2-core machine. Raw figures: `bench/results/retrieval_recall.json`.", ""]
+              "on the shared 2-core machine, dominated by embedding the candidate sentences; it grows with "
+              "the load other jobs put on the machine. Raw figures: `bench/results/retrieval_recall.json`.", ""]
     return "\n".join(lines)
 
 
