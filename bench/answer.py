@@ -3,7 +3,7 @@
 Prints retrieval p50/p95 ms, prompt tokens, time to first token and generation tokens/s
 over the first --limit dev questions (question text only), per context budget.
 
-    .venv/bin/python bench/answer.py [--limit 10] [--budgets 1000] [--home DIR] [--llm local]
+    .venv/bin/python bench/answer.py [--limit 10] [--budgets 1000] [--home DIR] [--collection NAME] [--llm local]
 
 The pool is ingested into --home first (skipped when already there). Figures go to
 bench/results/answer.json.
@@ -35,6 +35,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=10)
     parser.add_argument("--budgets", default="1000", help="comma-separated context budgets in tokens")
     parser.add_argument("--llm", default="local")
+    parser.add_argument("--collection", default="rtqa", help="collection holding (or to hold) the pool")
     args = parser.parse_args()
 
     os.environ["QA_HOME"] = args.home
@@ -49,7 +50,7 @@ def main() -> None:
     prepare_environment(settings)
     data = Path(args.data)
     embedder = MiniLMEmbedder()
-    store = Store(settings.home, "rtqa", embedder.name, embedder.dimension)
+    store = Store(settings.home, args.collection, embedder.name, embedder.dimension)
     index = open_index(store)
     if store.chunk_count() == 0:
         ingest([str(p) for p in sorted(data.glob("*_gcs.jsonl"))], store=store, embedder=embedder, index=index)
