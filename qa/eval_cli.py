@@ -77,11 +77,10 @@ def run(
 
     from .answer import AskOptions
     from .eval_adapters import load_set
-    from .eval_runs import CachedLLM, RunDir
+    from .eval_runs import CachedLLM, RunDir, used_prompts_hash
     from .evaluate import Corpora, EvalOptions, evaluate
     from .ingest import open_index
     from .llm import Extractive
-    from .prompts import prompts_hash
 
     with reported():
         if retrieval not in ("hybrid", "dense", "bm25"):
@@ -110,7 +109,7 @@ def run(
                                                                             f"collection:{settings.collection}"),
             "llm": model.name, "embedder": embedder.name, "chunk_tokens": settings.chunk_tokens,
             "chunk_overlap": settings.chunk_overlap, "options": asdict(options), "seed": seed,
-            "prompts_hash": prompts_hash(),
+            "prompts_hash": used_prompts_hash(summaries=any(i.summary for i in evalset.items)),
         }
         shown_mode = evalset.params.get("mode", "")
         if shown_mode == "noise":

@@ -24,6 +24,7 @@ from . import __version__, metrics
 from .errors import QAError
 from .evaluate import LABELS, TIMING, aggregate
 from .llm import LLM, Messages, Usage
+from .prompts import prompts_hash
 
 
 class CachedLLM:
@@ -87,6 +88,24 @@ class CachedLLM:
 
     def close(self) -> None:
         self.db.close()
+
+
+ANSWER_PROMPTS = ("answer_system", "answer_user", "passage", "short_user", "choose_user")
+
+
+def used_prompts_hash(summaries: bool = False) -> str:
+    """A hash of the prompt files an eval run uses (answers, follow-ups; summaries when asked),
+    so that editing an unrelated prompt (chat, briefs) does not block `--resume`."""
+    from . import prompts
+
+    names = list(ANSWER_PROMPTS)
+    if summaries:
+        names += sorted(p.stem for p in prompts.PROMPTS_DIR.glob("summarise*.md"))
+    digest = hashlib.sha256()
+    for name in names:
+        path = prompts.PROMPTS_DIR / f"{name}.md"
+        digest.update(name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b""))
+    return digest.hexdigest()[:12]
 
 
 def settings_hash(settings: dict) -> str:
@@ -188,7 +207,8 @@ class RunDir:
     def write_summary(self, rows: Sequence[dict], *, extra: dict | None = None, seed: int = 0) -> dict:
         summary = {
             "name": self.path.name, "settings_hash": self.settings["hash"], "settings": self.settings,
-            "prompts_hash": self.settings.get("prompts_hash"), "versions": versions(self.settings.get("llm", "")),
+            "prompts_hash": self.settings.get("prompts_hash"), "prompts_hash_all": prompts_hash(),
+            "versions": versions(self.settings.get("llm", "")),
             "items": len(rows), "cached_items": sum(1 for r in rows if r.get("cached")),
             "metrics": aggregate(rows, seed=seed), **(extra or {}),
         }
