@@ -1,7 +1,9 @@
 """Summaries against human-written ones: ROUGE-1/2/L, length and citation support.
 
-    .venv/bin/python eval/summaries_eval.py --llm extractive
-    .venv/bin/python eval/summaries_eval.py --llm local --limit 20
+    .venv/bin/python eval/summaries_eval.py --llm extractive --writers
+    .venv/bin/python eval/summaries_eval.py --llm local --limit 20      # resumable: run it again to go on
+    .venv/bin/python eval/summaries_eval.py --report ROWS.jsonl         # the table of a (partial) run
+    .venv/bin/python eval/summaries_eval.py --compare BASE.jsonl OTHER.jsonl   # paired, same articles
 
 Data: `writer_summaries.json` of the news-summarisation benchmark (Zhang et al. 2023, dev half:
 59 CNN/DM and BBC articles, 161 summaries by paid writers), read from ../shared/eval (never
@@ -11,7 +13,7 @@ average length. ROUGE F-measures (qa/metrics.py, no stemming) are averaged over 
 writer summaries, then over articles, with seeded bootstrap 95% intervals. Support rate: the
 share of summary sentences that `qa.citations.verify` found supported by the passages they
 cite (an extractive sentence is a quote of its passage). Every row carries the hash of the
-settings and prompts that produced it.
+settings, prompts and summariser code that produced it.
 """
 
 from __future__ import annotations
@@ -41,6 +43,47 @@ def load(path: Path) -> list[tuple[str, str, list[str]]]:
     return [(aid, texts[aid], refs[aid]) for aid in texts]
 
 
+def table(rows: list[dict], name: str) -> None:
+    """The results as a Markdown table row (with its header)."""
+    from qa.metrics import bootstrap
+
+    def ci(key: str) -> str:
+        mean, low, high = bootstrap([r[key] for r in rows])
+        return f"{mean:.3f} [{low:.3f}, {high:.3f}]"
+
+    sentences = sum(r["sentences"] for r in rows)
+    supported = sum(r["supported"] for r in rows)
+    print("| backend | articles | ROUGE-1 | ROUGE-2 | ROUGE-L | avg words | support rate | fallbacks | map-reduced | s/article |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    print(f"| {name} | {len(rows)} | {ci('rouge1')} | {ci('rouge2')} | {ci('rougeL')} | "
+          f"{statistics.mean(r['words'] for r in rows):.1f} | {supported / max(1, sentences):.3f} ({supported}/"
+          f"{sentences}) | {sum(r['fallback'] for r in rows)} | {sum(r['parts'] > 1 for r in rows)} | "
+          f"{statistics.mean(r['seconds'] for r in rows):.1f} |")
+
+
+def compare(base_path: Path, other_path: Path) -> int:
+    """OTHER minus BASE per metric over the articles both runs have, with paired bootstrap intervals."""
+    from qa.metrics import paired_bootstrap
+
+    def rows(path: Path) -> dict[str, dict]:
+        return {r["article_id"]: r for r in map(json.loads, path.read_text().splitlines())}
+
+    base, other = rows(base_path), rows(other_path)
+    common = [a for a in other if a in base]
+    print(f"{other_path.name} minus {base_path.name}, {len(common)} articles in both\n")
+    print("| metric | base | other | other - base [95% interval] |\n|---|---|---|---|")
+    for key in ("rouge1", "rouge2", "rougeL", "words"):
+        before, after = [base[a][key] for a in common], [other[a][key] for a in common]
+        mean, low, high = paired_bootstrap(before, after)
+        print(f"| {key} | {statistics.mean(before):.3f} | {statistics.mean(after):.3f} | "
+              f"{mean:+.3f} [{low:+.3f}, {high:+.3f}] |")
+    for name, r in (("base", base), ("other", other)):
+        sentences = sum(r[a]["sentences"] for a in common)
+        print(f"\nsupport rate, {name}: {sum(r[a]['supported'] for a in common) / max(1, sentences):.3f}", end="")
+    print()
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DATA)
@@ -52,10 +95,18 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("/tmp/qa-summaries-eval"), help="folder for per-article rows")
     parser.add_argument("--writers", action="store_true",
                         help="also score each writer's summary against the other writers' (a human reference point)")
+    parser.add_argument("--report", type=Path, metavar="ROWS.jsonl", help="print the table of a run's rows, then exit")
+    parser.add_argument("--compare", nargs=2, type=Path, metavar=("BASE.jsonl", "OTHER.jsonl"),
+                        help="compare two runs' rows on the articles both have (paired bootstrap), then exit")
     args = parser.parse_args()
+    if args.compare:
+        return compare(*args.compare)
+    if args.report:
+        table([json.loads(line) for line in args.report.read_text().splitlines()], args.report.stem)
+        return 0
 
     from qa.loaders import clean_text
-    from qa.metrics import bootstrap, rouge_l, rouge_n
+    from qa.metrics import bootstrap, rouge_l, rouge_n  # ROUGE from the shared metrics module
     from qa.prompts import prompts_hash
     from qa.records import Article
     from qa.settings import load_settings, prepare_environment
@@ -113,19 +164,8 @@ def main() -> int:
                   f"{row['words']} words, {row['supported']}/{row['sentences']} supported, {seconds:.1f} s",
                   file=sys.stderr, flush=True)
 
-    def ci(key: str) -> str:
-        mean, low, high = bootstrap([r[key] for r in rows])
-        return f"{mean:.3f} [{low:.3f}, {high:.3f}]"
-
-    sentences = sum(r["sentences"] for r in rows)
-    support = sum(r["supported"] for r in rows) / sentences if sentences else 0.0
     print(f"\nconfig {config_hash}: {json.dumps(config)}\nrows: {out_path}\n")
-    print("| backend | articles | ROUGE-1 | ROUGE-2 | ROUGE-L | avg words | support rate | fallbacks | map-reduced | s/article |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    print(f"| {llm.name} | {len(rows)} | {ci('rouge1')} | {ci('rouge2')} | {ci('rougeL')} | "
-          f"{statistics.mean(r['words'] for r in rows):.1f} | {support:.3f} ({sum(r['supported'] for r in rows)}/"
-          f"{sentences}) | {sum(r['fallback'] for r in rows)} | {sum(r['parts'] > 1 for r in rows)} | "
-          f"{statistics.mean(r['seconds'] for r in rows):.1f} |")
+    table(rows, llm.name)
     if args.writers:
         scores = {k: [] for k in ("rouge1", "rouge2", "rougeL")}
         lengths = []
