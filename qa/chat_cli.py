@@ -30,7 +30,7 @@ from . import views
 from .chat import (HELP, Session, Turn, ask_turn, describe_filters, is_follow_up, load_last_session, new_session,
                    open_passage, parse_command, parse_filters, save_session, save_transcript,
                    sessions_dir, turn_markdown)
-from .cli import _embedder, _llm, _store, app, err, out, reported
+from .cli import _library, _llm, app, err, out, reported
 from .errors import QAError, UsageError
 from .llm import LLM, FakeLLM
 from .records import Passage
@@ -495,7 +495,6 @@ def chat(
 
     With stdin not a terminal, reads one question or /command per line and prints plain text."""
     from .answer import AskOptions
-    from .ingest import open_index
 
     with reported():
         settings = ctx.obj.settings(llm=llm, budget=budget)
@@ -503,11 +502,7 @@ def chat(
         if not _SPEC.match(spec):
             raise UsageError(f"Unknown LLM {spec!r}; use local, openai:MODEL or extractive.")
         loader = _loader(settings, spec)
-        embedder = _embedder(settings)
-        store = _store(settings, embedder)
-        if store.chunk_count() == 0:
-            raise QAError("The store is empty: add articles first with `qa ingest PATH`.")
-        index = open_index(store)
+        embedder, store, index = _library(settings)
         interactive = sys.stdin.isatty() and sys.stdout.isatty()
         console = out if interactive else Console(no_color=True, highlight=False, force_terminal=False,
                                                   emoji=False, width=100)

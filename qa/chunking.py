@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 from .records import Article, Chunk
 from .tokens import encoding
 
@@ -37,8 +39,6 @@ def _split_long(text: str, span: tuple[int, int], max_tokens: int) -> list[tuple
     punctuation), each ending on a whole character."""
     enc = encoding()
     a, b = span
-    if len(enc.encode(text[a:b], disallowed_special=())) <= max_tokens:
-        return [span]
     pieces: list[tuple[int, int]] = []
     start, window = a, max_tokens * 8  # characters looked at per piece; widened if tokens are long
     while start < b:
@@ -64,7 +64,45 @@ def _split_long(text: str, span: tuple[int, int], max_tokens: int) -> list[tuple
     return pieces
 
 
-def chunk_article(article: Article, max_tokens: int = 300, overlap: int = 45) -> list[Chunk]:
+# Sentences longer than this (text without punctuation) are cut into pieces: a sentence is
+# the unit the embedder sees (MiniLM reads at most 256 word pieces) and the unit of context.
+SENTENCE_TOKENS = 128
+
+
+def sentence_units(text: str, max_tokens: int = SENTENCE_TOKENS) -> list[tuple[int, int, int]]:
+    """(start, end, tokens) of each sentence, over-long ones cut into pieces; each encoded once."""
+    enc = encoding()
+    units: list[tuple[int, int, int]] = []
+    for a, b in sentence_spans(text):
+        n = len(enc.encode(text[a:b], disallowed_special=()))
+        if n <= max_tokens:
+            units.append((a, b, n))
+        else:
+            units.extend((x, y, len(enc.encode(text[x:y], disallowed_special=())))
+                         for x, y in _split_long(text, (a, b), max_tokens))
+    return units
+
+
+def article_sentences(article: Article) -> list[tuple[int, int]]:
+    """The character spans that are embedded one by one and chosen as context."""
+    return [(a, b) for a, b, _ in sentence_units(article.text)]
+
+
+def chunk_vectors(chunks: list[Chunk], sentences: list[tuple[int, int]], vectors: np.ndarray) -> np.ndarray:
+    """Each chunk's vector: the normalised mean of the vectors of the sentences it overlaps.
+    (Embedding a 300-token chunk whole would cost a second pass, and MiniLM would read only
+    its first 256 word pieces.)"""
+    out = np.zeros((len(chunks), vectors.shape[1] if vectors.ndim == 2 else 0), dtype=np.float32)
+    for n, c in enumerate(chunks):
+        rows = [i for i, (a, b) in enumerate(sentences) if a < c.end and b > c.start]
+        if rows:
+            v = vectors[rows].mean(axis=0)
+            out[n] = v / max(float(np.linalg.norm(v)), 1e-12)
+    return out
+
+
+def chunk_article(article: Article, max_tokens: int = 300, overlap: int = 45,
+                  units: list[tuple[int, int, int]] | None = None) -> list[Chunk]:
     """Greedy packing of whole sentences into chunks of at most `max_tokens` tokens.
 
     Each chunk after the first starts with the last sentences of the previous one, up to
@@ -72,10 +110,8 @@ def chunk_article(article: Article, max_tokens: int = 300, overlap: int = 45) ->
     """
     text = article.text
     enc = encoding()
-    units: list[tuple[int, int, int]] = []  # start, end, tokens
-    for span in sentence_spans(text):
-        for a, b in _split_long(text, span, max_tokens):
-            units.append((a, b, len(enc.encode(text[a:b], disallowed_special=()))))
+    if units is None:
+        units = sentence_units(text, min(max_tokens, SENTENCE_TOKENS))
 
     chunks: list[Chunk] = []
     i = 0

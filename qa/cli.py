@@ -72,6 +72,28 @@ def _store(settings: Settings, embedder=None):
                  chroma_token=settings.chroma_token)
 
 
+def _library(settings: Settings):
+    """(embedder, store, BM25 index) for reading; an empty store is an error that says what to do."""
+    from .ingest import open_index
+
+    embedder = _embedder(settings)
+    store = _store(settings, embedder)
+    if store.chunk_count() == 0:
+        raise QAError("The store is empty: add articles first with `qa ingest PATH`.")
+    return embedder, store, open_index(store)
+
+
+def _filters(source: str, since: str, until: str):
+    """--source/--since/--until as retrieval filters; a date that cannot be read is a usage error."""
+    from .loaders import normalise_date
+    from .retrieval import Filters
+
+    for name, value in (("--since", since), ("--until", until)):
+        if value and not normalise_date(value):
+            raise UsageError(f"{name} needs a date like 2024-02-26, not {value!r}.")
+    return Filters(source, normalise_date(since), normalise_date(until))
+
+
 def _fetcher(settings: Settings):
     from .fetch import Fetcher, limits_from
 
@@ -129,7 +151,7 @@ def ingest(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Add articles (.txt .md .html .pdf .json .jsonl, or web pages by URL) to the store; unchanged ones are skipped."""
-    from .ingest import ingest as run_ingest, open_index
+    from .ingest import ingest as run_ingest
 
     with reported():
         settings = ctx.obj.settings()
@@ -181,25 +203,16 @@ def ask(
 ) -> None:
     """Answer a question from your articles, every sentence cited, or say it does not know."""
     from .answer import AskOptions, ask as run_ask
-    from .ingest import open_index
-    from .loaders import normalise_date
-    from .retrieval import Filters
 
     with reported():
         if mode not in ("hybrid", "dense", "bm25"):
             raise UsageError(f"--mode must be hybrid, dense or bm25, not {mode!r}.")
-        for name, value in (("--since", since), ("--until", until)):
-            if value and not normalise_date(value):
-                raise UsageError(f"{name} needs a date like 2024-02-26, not {value!r}.")
+        filters = _filters(source, since, until)
         settings = ctx.obj.settings(llm=llm, budget=budget, k=k)
-        embedder = _embedder(settings)
-        store = _store(settings, embedder)
-        if store.chunk_count() == 0:
-            raise QAError("The store is empty: add articles first with `qa ingest PATH`.")
-        index = open_index(store)
+        embedder, store, index = _library(settings)
         model = _llm(settings)
         options = AskOptions(budget=settings.budget, k=settings.k, per_article=settings.per_article,
-                             filters=Filters(source, normalise_date(since), normalise_date(until)), mode=mode,
+                             filters=filters, mode=mode,
                              max_tokens=settings.max_answer_tokens, temperature=settings.temperature)
         if as_json or not out.is_terminal:
             result = run_ask(question, store=store, embedder=embedder, index=index, llm=model, options=options)
@@ -297,7 +310,6 @@ def doctor(
     from dataclasses import asdict
 
     from .doctor import stack_checks, store_checks
-    from .ingest import open_index
     from .lexical import LexicalIndex
 
     with reported():

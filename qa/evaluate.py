@@ -26,7 +26,7 @@ from .chunking import sentence_spans
 from .citations import is_refusal, split_answer
 from .embeddings import Embedder
 from .errors import QAError
-from .ingest import ingest, open_index
+from .ingest import STORE_FORMAT, ingest, open_index
 from .lexical import LexicalIndex, terms
 from .llm import LLM, Extractive, Messages
 from .prompts import REFUSAL, render as render_prompt
@@ -110,7 +110,7 @@ class Corpora:
             return self.default if key == "" else None
         if not files:
             return None  # an item with no documents at all
-        name = "eval-" + files_digest(files, self.embedder.name, self.chunk_tokens, self.overlap)
+        name = "eval-" + files_digest(files, self.embedder.name, self.chunk_tokens, self.overlap, STORE_FORMAT)
         store = Store(self.home, name, self.embedder.name, self.embedder.dimension)
         done = self.home / f"{name}.ingested"
         if not done.is_file():

@@ -1,4 +1,8 @@
-"""Ingest: load -> identify (new, changed, unchanged, duplicate) -> chunk -> embed -> store -> index."""
+"""Ingest: load -> identify (new, changed, unchanged, duplicate) -> chunk -> embed -> store -> index.
+
+The embedder sees each sentence once: sentence vectors are kept for choosing context at
+question time, and a chunk's vector is the normalised mean of its sentences' vectors.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +12,22 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from .chunking import chunk_article
+from .chunking import SENTENCE_TOKENS, chunk_article, chunk_vectors, sentence_units
 from .embeddings import Embedder
 from .lexical import LexicalIndex
 from .loaders import Loaded, LoadProblem, expand_paths, load_file
 from .near_dupes import NearDuplicates
 from .records import Article, Chunk
-from .store import Store
+from .store import NewArticle, Store
 
 if TYPE_CHECKING:
     from .fetch import Fetcher
 
 STATUSES = ("new", "updated", "unchanged", "duplicate", "failed")
+
+# Bumped when what ingest stores for the same files changes (2: sentence vectors kept, chunk
+# vectors from them), so cached eval collections built by older code are not reused.
+STORE_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -104,23 +112,26 @@ def ingest(inputs: Sequence[str | Source], *, store: Store, embedder: Embedder, 
     with store.write_lock(on_wait=on_wait):
         report.recovered = store.recover()
         near = NearDuplicates(store, near_duplicates)
-        pending: list[tuple[Article, str, str | None, list[Chunk]]] = []
+        pending: list[tuple[Article, str, str | None, list[Chunk], list[tuple[int, int]]]] = []
         seen_in_run: dict[str, str] = {}
 
         def flush() -> None:
             if not pending:
                 return
-            texts = [c.text for _, _, _, chunks in pending for c in chunks]
+            texts = [article.text[a:b] for article, _, _, _, spans in pending for a, b in spans]
             t0 = time.perf_counter()
             vectors = embedder.embed(texts)
             report.embed_seconds += time.perf_counter() - t0
-            offset = 0
-            for article, key, replaces, chunks in pending:
-                store.add(article, key, chunks, vectors[offset: offset + len(chunks)], replaces=replaces)
+            items, offset = [], 0
+            for article, key, replaces, chunks, spans in pending:
+                own = vectors[offset: offset + len(spans)]
+                offset += len(spans)
+                items.append(NewArticle(article, key, chunks, chunk_vectors(chunks, spans, own), spans, own, replaces))
+            store.add_many(items)
+            for article, key, replaces, chunks, _ in pending:
                 near.saved(article.id)
                 if replaces:
                     near.forget(replaces)
-                offset += len(chunks)
                 status = "updated" if replaces else "new"
                 report.items.append(ItemResult(article.origin, status, article.title, article.id, len(chunks)))
             pending.clear()
@@ -166,8 +177,9 @@ def ingest(inputs: Sequence[str | Source], *, store: Store, embedder: Embedder, 
                                    f"({copied[1]:.0%} alike), listed as another source of it"))
                         continue
                     seen_in_run[article.id] = article.origin
-                    chunks = chunk_article(article, chunk_tokens, overlap)
-                    pending.append((article, key, replaces, chunks))
+                    units = sentence_units(article.text, min(chunk_tokens, SENTENCE_TOKENS))
+                    chunks = chunk_article(article, chunk_tokens, overlap, units=units)
+                    pending.append((article, key, replaces, chunks, [(a, b) for a, b, _ in units]))
                     if sum(len(p[3]) for p in pending) >= batch_chunks:
                         flush()
             flush()

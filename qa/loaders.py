@@ -295,6 +295,8 @@ def load_json(text: str, origin: str, problems: list[LoadProblem]) -> list[Artic
                 numbered.append((f"{origin}:{lineno}", json.loads(line)))
             except json.JSONDecodeError as exc:
                 problems.append(LoadProblem(f"{origin}:{lineno}", f"line {lineno} is not valid JSON ({exc.msg})"))
+        if not numbered and not any(p.origin.startswith(f"{origin}:") for p in problems):
+            raise _Skip("no JSON records: the file holds only white space")
     articles = []
     for where, record in numbered:
         try:

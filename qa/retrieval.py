@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .chunking import sentence_spans
+from .chunking import article_sentences
 from .embeddings import Embedder
 from .lexical import LexicalIndex, terms
 from .records import Hit, Passage
@@ -105,20 +105,20 @@ def select_context(question: str, hits: list[Hit], *, store: Store, embedder: Em
                    qvec: np.ndarray | None, budget: int = 1000, per_article: int = 3, top_chunks: int = 8,
                    neighbours: int = 1) -> list[Passage]:
     """The best sentences of the top chunks with their neighbours, within `budget` tokens."""
-    # Every candidate sentence is embedded at query time, so `top_chunks` is most of the latency.
-    # On RealTimeQA dev, 8 chunks (about 100 sentences) recall as much as 12 to 30 chunks within
-    # 1,000 tokens, and embed a third fewer sentences than 12 (eval/RESULTS.md).
+    # Sentence vectors are stored at ingest, so scoring a candidate costs a dot product; only
+    # articles stored before that (or by another embedder) are embedded here.
     if not hits:
         return []
     hits = hits[:top_chunks]
     texts = {a.article.id: a.article for a in store.articles(ids=list({h.chunk.article_id for h in hits}))}
+    stored = store.sentence_vectors(list(texts)) if qvec is not None else {}
     # every sentence of each article that has a hit, so windows can cross chunk boundaries
-    spans = {aid: sentence_spans(art.text) for aid, art in texts.items()}
+    spans = {aid: stored[aid][0] if aid in stored else article_sentences(art) for aid, art in texts.items()}
     candidates: dict[tuple[str, int], float] = {}
     chunk_weight = {h.chunk.id: 1.0 / (rank + 1) ** 0.5 for rank, h in enumerate(hits)}
     for h in hits:
-        for i, (a, b) in enumerate(spans[h.chunk.article_id]):
-            if a >= h.chunk.start and b <= h.chunk.end:
+        for i, (a, b) in enumerate(spans.get(h.chunk.article_id, ())):
+            if a < h.chunk.end and b > h.chunk.start:
                 key = (h.chunk.article_id, i)
                 candidates[key] = max(candidates.get(key, 0.0), chunk_weight[h.chunk.id])
     keys = list(candidates)
@@ -127,7 +127,16 @@ def select_context(question: str, hits: list[Hit], *, store: Store, embedder: Em
     lexical = np.array([_lexical_score(s, qterms, index) for s in sentences])
     dense = np.zeros(len(keys))
     if qvec is not None and keys:
-        dense = embedder.embed(sentences) @ qvec
+        vectors = np.zeros((len(keys), len(qvec)), dtype=np.float32)
+        missing = []
+        for j, (aid, i) in enumerate(keys):
+            if aid in stored and stored[aid][1].shape[1] == len(qvec):
+                vectors[j] = stored[aid][1][i]
+            else:
+                missing.append(j)
+        if missing:
+            vectors[missing] = embedder.embed([sentences[j] for j in missing])
+        dense = vectors @ qvec
     score = 0.45 * dense + 0.35 * lexical + 0.20 * np.array([candidates[k] for k in keys])
 
     chosen: dict[str, set[int]] = {}

@@ -1,4 +1,5 @@
-"""The article store: Chroma holds chunk vectors, a SQLite catalogue holds articles and chunks.
+"""The article store: Chroma holds chunk vectors, a SQLite catalogue holds articles, chunks and
+each article's sentence vectors (so that choosing context never runs the embedder again).
 
 An article becomes visible only when its catalogue row says `ok`, which is written after
 its vectors are in Chroma. A crash at any moment therefore leaves, at worst, vectors of an
@@ -36,6 +37,8 @@ CREATE TABLE IF NOT EXISTS also_reported (
     PRIMARY KEY (article_id, key));
 CREATE INDEX IF NOT EXISTS also_reported_key ON also_reported(key);
 CREATE TABLE IF NOT EXISTS signatures (article_id TEXT PRIMARY KEY, minhash BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS sentence_vectors (
+    article_id TEXT PRIMARY KEY, spans BLOB NOT NULL, vectors BLOB NOT NULL);
 """
 
 
@@ -48,6 +51,20 @@ class AlsoReported:
     title: str
     date: str
     origin: str
+
+
+@dataclass(frozen=True)
+class NewArticle:
+    """One article ready to write: its chunks with their vectors, and its sentences (character
+    spans) with theirs. `replaces` is the id of the older version of the same article, if any."""
+
+    article: Article
+    key: str
+    chunks: Sequence[Chunk]
+    chunk_vectors: np.ndarray
+    sentences: Sequence[tuple[int, int]] = ()
+    sentence_vectors: np.ndarray | None = None
+    replaces: str | None = None
 
 
 @dataclass(frozen=True)
@@ -154,32 +171,55 @@ class Store:
     def add(self, article: Article, key: str, chunks: Sequence[Chunk], vectors: np.ndarray,
             replaces: str | None = None) -> None:
         """Write one article and its chunk vectors; it becomes visible only at the end."""
+        self.add_many([NewArticle(article, key, chunks, vectors, replaces=replaces)])
+
+    def add_many(self, items: Sequence[NewArticle]) -> None:
+        """Write articles with their vectors; each becomes visible only when all of them are stored.
+
+        One catalogue transaction marks them pending, one batched upsert writes their vectors
+        (Chroma commits per call: an upsert per article cost ~0.1 s each), one transaction makes
+        them visible. The chunk text is not copied into Chroma: it is cut from the catalogue.
+        """
+        if not items:
+            return
         with self._transaction():
-            self.db.execute("DELETE FROM chunks WHERE article_id=?", (article.id,))
-            self.db.execute("INSERT OR REPLACE INTO articles VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                            (article.id, key, article.title, article.source, article.date, article.url,
-                             article.author, article.origin, article.text, "pending", time.time()))
-            self.db.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?)",
-                                [(c.id, c.article_id, c.position, c.start, c.end, c.tokens) for c in chunks])
-        if chunks:
-            metadatas = [{"article_id": article.id, "position": c.position, "source": article.source,
-                          "date": date_number(article.date)} for c in chunks]
+            for item in items:
+                a = item.article
+                self.db.execute("DELETE FROM chunks WHERE article_id=?", (a.id,))
+                self.db.execute("INSERT OR REPLACE INTO articles VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                                (a.id, item.key, a.title, a.source, a.date, a.url, a.author, a.origin, a.text,
+                                 "pending", time.time()))
+                self.db.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?)",
+                                    [(c.id, c.article_id, c.position, c.start, c.end, c.tokens) for c in item.chunks])
+                if item.sentence_vectors is not None and len(item.sentences):
+                    self.db.execute("INSERT OR REPLACE INTO sentence_vectors VALUES (?,?,?)",
+                                    (a.id, np.asarray(item.sentences, dtype=np.int32).tobytes(),
+                                     np.asarray(item.sentence_vectors, dtype=np.float16).tobytes()))
+                else:
+                    self.db.execute("DELETE FROM sentence_vectors WHERE article_id=?", (a.id,))
+        ids = [c.id for item in items for c in item.chunks]
+        if ids:
+            vectors = np.concatenate([np.asarray(item.chunk_vectors, dtype=np.float32).reshape(len(item.chunks), -1)
+                                      for item in items if item.chunks])
+            metadatas = [{"article_id": item.article.id, "position": c.position, "source": item.article.source,
+                          "date": date_number(item.article.date)} for item in items for c in item.chunks]
             step = max(1, min(5000, self.client.get_max_batch_size()))
-            for b in range(0, len(chunks), step):
-                part = slice(b, b + step)
-                self.collection.upsert(ids=[c.id for c in chunks[part]], embeddings=vectors[part].tolist(),
-                                       documents=[c.text for c in chunks[part]], metadatas=metadatas[part])
+            for b in range(0, len(ids), step):
+                self.collection.upsert(ids=ids[b:b + step], embeddings=vectors[b:b + step].tolist(),
+                                       metadatas=metadatas[b:b + step])
+        replaced = [item.replaces for item in items if item.replaces and item.replaces != item.article.id]
         with self._transaction():
-            self.db.execute("UPDATE articles SET state='ok' WHERE id=?", (article.id,))
-            self.db.execute("DELETE FROM also_reported WHERE key=?", (key,))  # now an article of its own
-            if replaces and replaces != article.id:
-                self.db.execute("UPDATE articles SET state='removing' WHERE id=?", (replaces,))
-                # the other sources of the old version report the new one
-                self.db.execute("UPDATE OR IGNORE also_reported SET article_id=? WHERE article_id=?",
-                                (article.id, replaces))
+            for item in items:
+                self.db.execute("UPDATE articles SET state='ok' WHERE id=?", (item.article.id,))
+                self.db.execute("DELETE FROM also_reported WHERE key=?", (item.key,))  # now an article of its own
+                if item.replaces and item.replaces != item.article.id:
+                    self.db.execute("UPDATE articles SET state='removing' WHERE id=?", (item.replaces,))
+                    # the other sources of the old version report the new one
+                    self.db.execute("UPDATE OR IGNORE also_reported SET article_id=? WHERE article_id=?",
+                                    (item.article.id, item.replaces))
             self._bump_generation()
-        if replaces and replaces != article.id:
-            self.remove([replaces])
+        if replaced:
+            self.remove(replaced)
 
     def remove(self, article_ids: Sequence[str]) -> int:
         """Delete articles: hide them first, then their vectors, then their rows."""
@@ -190,12 +230,16 @@ class Store:
             self.db.execute(f"UPDATE articles SET state='removing' WHERE id IN ({marks})", list(article_ids))
             self._bump_generation()
         if self.collection is not None:
-            for article_id in article_ids:
-                self.collection.delete(where={"article_id": article_id})
+            ids = list(article_ids)
+            for b in range(0, len(ids), 500):
+                part = ids[b:b + 500]
+                self.collection.delete(where={"article_id": part[0]} if len(part) == 1 else
+                                       {"article_id": {"$in": part}})
         with self._transaction():
             self.db.execute(f"DELETE FROM chunks WHERE article_id IN ({marks})", list(article_ids))
             self.db.execute(f"DELETE FROM also_reported WHERE article_id IN ({marks})", list(article_ids))
             self.db.execute(f"DELETE FROM signatures WHERE article_id IN ({marks})", list(article_ids))
+            self.db.execute(f"DELETE FROM sentence_vectors WHERE article_id IN ({marks})", list(article_ids))
             cur = self.db.execute(f"DELETE FROM articles WHERE id IN ({marks})", list(article_ids))
         return cur.rowcount
 
@@ -278,6 +322,21 @@ class Store:
                  f"JOIN articles a ON a.id=c.article_id WHERE a.state='ok' {clause} ORDER BY c.article_id, c.position")
         return [Chunk(id=r[0], article_id=r[1], position=r[2], start=r[3], end=r[4], tokens=r[5], text=r[6][r[3]:r[4]])
                 for r in self.db.execute(query, params)]
+
+    def sentence_vectors(self, article_ids: Sequence[str]) -> dict[str, tuple[list[tuple[int, int]], np.ndarray]]:
+        """Stored (sentence spans, unit vectors as float32) of visible articles; articles written
+        before sentence vectors were kept have none and are left out."""
+        if not article_ids:
+            return {}
+        rows = self.db.execute("SELECT s.article_id, s.spans, s.vectors FROM sentence_vectors s JOIN articles a "
+                               "ON a.id=s.article_id WHERE a.state='ok' AND s.article_id IN "
+                               f"({','.join('?' * len(article_ids))})", list(article_ids))
+        out = {}
+        for aid, spans, vectors in rows:
+            pairs = np.frombuffer(spans, dtype=np.int32).reshape(-1, 2)
+            out[aid] = ([(int(a), int(b)) for a, b in pairs],
+                        np.frombuffer(vectors, dtype=np.float16).reshape(len(pairs), -1).astype(np.float32))
+        return out
 
     def chunk_count(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM chunks c JOIN articles a ON a.id=c.article_id "

@@ -15,7 +15,7 @@ import typer
 from rich.markdown import Markdown
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .cli import _embedder, _llm, _store, app, err, out, reported
+from .cli import _embedder, _filters, _library, _llm, _store, app, err, out, reported
 from .citations import render
 from .errors import QAError, UsageError
 from .records import Passage, Sentence
@@ -232,24 +232,15 @@ def brief(
 ) -> None:
     """A briefing on a topic across your articles: overview, key points, timeline, disagreements, open questions."""
     from .brief import BriefOptions, brief as run_brief
-    from .ingest import open_index
-    from .loaders import normalise_date
-    from .retrieval import Filters
 
     with reported():
-        for name, value in (("--since", since), ("--until", until)):
-            if value and not normalise_date(value):
-                raise UsageError(f"{name} needs a date like 2024-02-26, not {value!r}.")
+        filters = _filters(source, since, until)
         if articles < 1 or points < 1:
             raise UsageError("--articles and --points must be positive numbers.")
         settings = ctx.obj.settings(llm=llm)
-        embedder = _embedder(settings)
-        store = _store(settings, embedder)
-        if store.chunk_count() == 0:
-            raise QAError("The store is empty: add articles first with `qa ingest PATH`.")
-        index = open_index(store)
+        embedder, store, index = _library(settings)
         model = _llm(settings)
-        options = BriefOptions(filters=Filters(source, normalise_date(since), normalise_date(until)),
+        options = BriefOptions(filters=filters,
                                articles=articles, points=points, temperature=settings.temperature)
         with progress_bar(not as_json and err.is_terminal) as on_progress:
             result = run_brief(topic, store=store, embedder=embedder, index=index, llm=model, options=options,

@@ -33,6 +33,48 @@ def test_retrieval_finds_the_answer_within_budget(library, embedder):
         assert store.find_by_id(p.article_id).article.text[p.start:p.end] == p.text
 
 
+class CountingEmbedder:
+    """The real embedder, counting the texts it is asked to embed."""
+
+    def __init__(self, inner):
+        self.inner, self.name, self.dimension, self.texts = inner, inner.name, inner.dimension, 0
+
+    def embed(self, texts):
+        self.texts += len(texts)
+        return self.inner.embed(texts)
+
+
+def test_retrieval_embeds_only_the_question_when_sentence_vectors_are_stored(library, embedder):
+    store, index = library
+    counting = CountingEmbedder(embedder)
+    stored = retrieve(STRIKE, store=store, embedder=counting, index=index, budget=400)
+    assert counting.texts == 1 and stored.passages
+
+    # a store written before sentence vectors were kept: the sentences are embedded at question
+    # time instead, and the context chosen is the same
+    store.db.execute("DELETE FROM sentence_vectors")
+    older = retrieve(STRIKE, store=store, embedder=counting, index=index, budget=400)
+    assert counting.texts > 10
+    assert [(p.article_id, p.start, p.end) for p in older.passages] == \
+        [(p.article_id, p.start, p.end) for p in stored.passages]
+
+
+def test_stored_sentence_vectors_match_the_embedder_and_go_with_their_article(library, embedder):
+    import numpy as np
+
+    from qa.chunking import article_sentences
+
+    store, index = library
+    article = store.articles()[0].article
+    spans, vectors = store.sentence_vectors([article.id])[article.id]
+    assert spans == article_sentences(article)
+    fresh = embedder.embed([article.text[a:b] for a, b in spans])
+    assert np.allclose(vectors, fresh, atol=2e-3)  # kept as float16
+    store.remove([article.id])
+    assert store.sentence_vectors([article.id]) == {}
+    assert store.db.execute("SELECT COUNT(*) FROM sentence_vectors WHERE article_id=?", (article.id,)).fetchone()[0] == 0
+
+
 def test_filters_restrict_sources_and_dates(library, embedder):
     store, index = library
     only = retrieve(STRIKE, store=store, embedder=embedder, index=index, filters=Filters(source="Capital Wire"))

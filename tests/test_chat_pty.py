@@ -81,7 +81,7 @@ def _valid_citations(turn) -> None:
 
 
 def test_chat_in_a_real_terminal(home, tmp_path):
-    slow = json.dumps(["Riverside " + "tram " * 400 + "[1]."])  # 400 words at 0.05 s: time to press Ctrl-C
+    slow = json.dumps(["Riverside " + "tram " * 1500 + "[1]."])  # 75 s of streaming: time to press Ctrl-C, even under load
     term = Terminal(home, tmp_path, "--llm", "extractive", QA_FAKE_REPLIES=slow, QA_FAKE_DELAY="0.05")
 
     term.enter(STRIKE, "Korvane", "/open N for the passage", "answered in")

@@ -199,3 +199,17 @@ def test_first_runs_at_the_same_time_can_seed_together(tmp_path):
         cached = tmp_path / hashlib.sha1(URL.format(name).encode()).hexdigest()
         assert hashlib.sha256(cached.read_bytes()).hexdigest() == digest
     assert not [p for p in Path(tmp_path).iterdir() if p.name.endswith(".tmp")]
+
+
+def test_chunk_vectors_are_the_normalised_mean_of_their_sentences():
+    import numpy as np
+
+    from qa.chunking import chunk_vectors
+    from qa.records import Chunk
+
+    sentences = [(0, 10), (11, 20), (21, 30)]
+    vectors = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=np.float32)
+    chunks = [Chunk("a-0000", "a", 0, "", 0, 20, 5), Chunk("a-0001", "a", 1, "", 11, 30, 5)]
+    got = chunk_vectors(chunks, sentences, vectors)
+    h = 1 / np.sqrt(2)
+    assert np.allclose(got, [[h, h, 0], [0, h, h]])

@@ -262,6 +262,8 @@ def test_clean_text_drops_control_characters_and_normalises_line_ends(tmp_path):
 def test_empty_and_blank_files(tmp_path):
     assert only_problem(write(tmp_path / "empty.txt", "")).reason == "file is empty"
     assert only_problem(write(tmp_path / "blank.md", "  \n\n \t\n")).reason == "file is empty"
+    # found by hypothesis: U+0085 (NEL) is white space to str.strip but not to the emptiness check
+    assert "only white space" in only_problem(write(tmp_path / "nel.json", "\x85")).reason
 
 
 def test_binary_file(tmp_path):
