@@ -2,6 +2,9 @@
 
 Prints retrieval p50/p95 ms, prompt tokens, time to first token and generation tokens/s
 over the first --limit dev questions (question text only), per context budget.
+Then the peak memory of answering: one real `qa ask` (the first question, the first budget,
+the same --llm) runs in a child process, and its peak RSS (ru_maxrss from wait4) is printed
+and written as `answer_peak_rss_mib`; --no-memory skips it.
 
     .venv/bin/python bench/answer.py [--limit 10] [--budgets 1000] [--home DIR] [--collection NAME] [--llm local]
 
@@ -15,7 +18,10 @@ import argparse
 import json
 import os
 import statistics
+import resource
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,6 +34,30 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
+def answer_peak_rss(question: str, *, home: str, collection: str, llm: str, budget: int) -> dict:
+    """One real `qa ask --json` in a child process: its peak RSS (ru_maxrss via wait4) and wall time."""
+    command = [sys.executable, "-m", "qa", "--home", home, "--collection", collection,
+               "ask", "--llm", llm, "--budget", str(budget), "--json", "--", question]
+    with tempfile.TemporaryFile() as errors:
+        t0 = time.perf_counter()
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, cwd=REPO)
+        stdout = child.stdout.read()
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - t0
+        if child.returncode:
+            errors.seek(0)
+            tail = errors.read().decode(errors="replace")[-2000:]
+            sys.exit(f"{tail}\n`qa ask` failed (exit {child.returncode}): {' '.join(command)}")
+    try:
+        model = json.loads(stdout).get("model", "")
+    except json.JSONDecodeError:
+        model = ""
+    return {"answer_peak_rss_mib": round(usage.ru_maxrss / 1024, 1),  # KiB on Linux
+            "answer_process_s": round(wall, 2), "answer_process_model": model,
+            "answer_process_command": "qa ask QUESTION --llm {} --budget {} --json".format(llm, budget)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "eval" / "realtimeqa-dev"))
@@ -36,6 +66,7 @@ def main() -> None:
     parser.add_argument("--budgets", default="1000", help="comma-separated context budgets in tokens")
     parser.add_argument("--llm", default="local")
     parser.add_argument("--collection", default="rtqa", help="collection holding (or to hold) the pool")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory run of one `qa ask`")
     args = parser.parse_args()
 
     os.environ["QA_HOME"] = args.home
@@ -84,16 +115,26 @@ def main() -> None:
         })
 
     result = {"llm": llm.name, "model_load_s": round(load_s, 2), "cores": os.cpu_count(), "rows": rows}
+    # this process's own peak: model, embedder, store, and the pool's ingest when it ran here
+    result["bench_process_peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    if not args.no_memory and questions:
+        # the child loads its own model; this process stays idle (and resident) meanwhile
+        result.update(answer_peak_rss(questions[0], home=args.home, collection=args.collection, llm=args.llm,
+                                      budget=int(args.budgets.split(",")[0])))
+    result["load_average"] = [round(x, 2) for x in os.getloadavg()]
     out = REPO / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "answer.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(f"llm {llm.name}  (load {load_s:.1f} s, {os.cpu_count()} cores)")
+    print(f"llm {result['llm']}  (load {load_s:.1f} s, {os.cpu_count()} cores)")
     head = ["budget", "retrieval p50 ms", "p95 ms", "prompt tok", "first token s", "gen tok/s", "answer tok", "total s"]
     print(" | ".join(head))
     for r in rows:
         print(" | ".join(str(r[k]) for k in ("budget", "retrieval_p50_ms", "retrieval_p95_ms", "prompt_tokens_mean",
                                               "first_token_s_mean", "generation_tok_s_mean",
                                               "completion_tokens_mean", "total_s_mean")))
+    if "answer_peak_rss_mib" in result:
+        print(f"peak RSS of one `qa ask` process ({result['answer_process_model'] or args.llm}): "
+              f"{result['answer_peak_rss_mib']:.0f} MiB  ({result['answer_process_s']:.1f} s, model load included)")
 
 
 if __name__ == "__main__":
