@@ -117,8 +117,8 @@ def git_head() -> str:
         return ""
 
 
-def run(data: Path, home: Path) -> dict:
-    settings = load_settings({"home": str(home)})
+def run(data: Path, home: Path, collection: str) -> dict:
+    settings = load_settings({"home": str(home), "collection": collection})
     prepare_environment(settings)
     from qa.embeddings import make_embedder
     from qa.ingest import ingest, open_index
@@ -234,10 +234,15 @@ def main() -> None:
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "eval" / "realtimeqa-dev"))
     parser.add_argument("--home", default=str(REPO / "eval" / "runs" / "realtimeqa-home"),
                         help="QA_HOME for the pool (reused between runs)")
+    parser.add_argument("--collection", default="",
+                        help="collection holding (or to hold) the pool; default pool-v<store format>, so a store "
+                             "written by older ingest code is not mixed with a new one")
     parser.add_argument("--write", action="store_true",
                         help="update eval/RESULTS.md and bench/results/retrieval_recall.json")
     args = parser.parse_args()
-    result = run(Path(args.data), Path(args.home))
+    from qa.ingest import STORE_FORMAT
+
+    result = run(Path(args.data), Path(args.home), args.collection or f"pool-v{STORE_FORMAT}")
     print(f"ceiling {result['ceiling']:.3f} (own search results {result['ceiling_own_results']:.3f}; "
           f"{result['questions']} questions, {result['articles_in_pool']} articles)")
     print(f"{'mode':<7} " + " ".join(f"{'@' + str(b):>7}" for b in BUDGETS) + "   tokens@1000  p50/p95 ms@1000")
@@ -247,7 +252,7 @@ def main() -> None:
         print(f"{mode:<7} " + " ".join(f"{t[f'{mode}@{b}']['recall']:>7.3f}" for b in BUDGETS)
               + f"   {d['mean_tokens']:>11.0f}  {d['p50_ms']:.0f}/{d['p95_ms']:.0f}")
     if args.write:
-        command = ".venv/bin/python eval/retrieval_recall.py --write"
+        command = " ".join([".venv/bin/python", "eval/retrieval_recall.py", *sys.argv[1:]])
         write_section(REPO / "eval" / "RESULTS.md", markdown(result, command))
         out = REPO / "bench" / "results" / "retrieval_recall.json"
         out.parent.mkdir(parents=True, exist_ok=True)

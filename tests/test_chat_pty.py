@@ -81,8 +81,8 @@ def _valid_citations(turn) -> None:
 
 
 def test_chat_in_a_real_terminal(home, tmp_path):
-    slow = json.dumps(["Riverside " + "tram " * 1500 + "[1]."])  # 75 s of streaming: time to press Ctrl-C, even under load
-    term = Terminal(home, tmp_path, "--llm", "extractive", QA_FAKE_REPLIES=slow, QA_FAKE_DELAY="0.05")
+    slow = json.dumps(["Riverside " + "tram " * 200 + "[1]."])  # 40 s of streaming: time to press Ctrl-C, even under load
+    term = Terminal(home, tmp_path, "--llm", "extractive", QA_FAKE_REPLIES=slow, QA_FAKE_DELAY="0.2")
 
     term.enter(STRIKE, "Korvane", "/open N for the passage", "answered in")
     term.enter(FOLLOW_UP, f"↳ {FOLLOW_UP} (Korvane Brakemoor", "23-day strike", "answered in")

@@ -26,7 +26,7 @@ PDF_LINES = textwrap.wrap(STORY, 80)
 def env(make_store, index_for, fake_embedder):
     store = make_store(fake_embedder)
     index = index_for(store)
-    fetcher = Fetcher(FetchLimits(timeout=0.5, max_bytes=50_000, max_redirects=3))
+    fetcher = Fetcher(FetchLimits(timeout=3, max_bytes=50_000, max_redirects=3))  # generous: the machine may be loaded
 
     def run(*inputs: str):
         return ingest(list(inputs), store=store, embedder=fake_embedder, index=index, fetcher=fetcher)
@@ -164,7 +164,7 @@ def test_random_bytes_never_crash_the_pdf_loader(data):
 
 
 FAILURES = {
-    "timeout": ("/slow", "timed out after 0.5 s (raise QA_FETCH_TIMEOUT to wait longer)"),
+    "timeout": ("/slow", "timed out after 3 s (raise QA_FETCH_TIMEOUT to wait longer)"),
     "too large (declared)": ("/big", "response is 0.1 MB, over the 0.05 MB limit (raise QA_FETCH_MAX_MB to allow it)"),
     "too large (streamed)": ("/big-stream", "response is over the 0.05 MB limit (raise QA_FETCH_MAX_MB to allow it)"),
     "wrong content type": ("/photo.png", "content type image/png is not an article (HTML, PDF or plain text)"),
@@ -177,7 +177,7 @@ FAILURES = {
 
 
 def serve_failures(site) -> None:
-    site.add("/slow", article_html(), delay=3)
+    site.add("/slow", article_html(), delay=10)
     site.add("/big", b"<html>" + b"x" * 100_000)
     site.add("/big-stream", b"<html>" + b"x" * 100_000, length=False)
     site.add("/photo.png", b"\x89PNG\r\n", content_type="image/png")
@@ -246,11 +246,11 @@ def test_missing_content_type_is_sniffed(site):
 
 def test_qa_ingest_url_with_limits_from_settings(site, monkeypatch):
     monkeypatch.setenv("QA_EMBEDDER", "fake")
-    monkeypatch.setenv("QA_FETCH_TIMEOUT", "0.4")
+    monkeypatch.setenv("QA_FETCH_TIMEOUT", "2")
     monkeypatch.setenv("QA_FETCH_MAX_MB", "0.02")
     monkeypatch.setenv("QA_FETCH_MAX_REDIRECTS", "1")
     good = site.add("/news/harbour", article_html())
-    site.add("/slow", article_html(), delay=2)
+    site.add("/slow", article_html(), delay=8)
     site.add("/big", b"x" * 30_000)
     site.redirect("/r1", "/r2")
     site.redirect("/r2", "/news/harbour")
@@ -258,7 +258,7 @@ def test_qa_ingest_url_with_limits_from_settings(site, monkeypatch):
     result = runner.invoke(app, ["ingest", good, site.url("/slow"), site.url("/big"), site.url("/r1")])
     assert result.exit_code == 1, result.output
     lines = [" ".join(line.split()) for line in result.stderr.splitlines() if line.startswith("failed")]
-    assert lines == [f"failed {site.url('/slow')}: timed out after 0.4 s (raise QA_FETCH_TIMEOUT to wait longer)",
+    assert lines == [f"failed {site.url('/slow')}: timed out after 2 s (raise QA_FETCH_TIMEOUT to wait longer)",
                      f"failed {site.url('/big')}: response is 0.03 MB, over the 0.02 MB limit "
                      "(raise QA_FETCH_MAX_MB to allow it)",
                      f"failed {site.url('/r1')}: too many redirects (more than 1)"]
