@@ -410,6 +410,22 @@ def stop_server(proc: subprocess.Popen) -> None:
 
 # ---- the parent ---------------------------------------------------------------------------
 
+def provenance() -> dict:
+    """Which qa code was measured: the commit, whether qa/ differed from it, a hash of the retrieval files."""
+    digest = hashlib.sha256()
+    for name in ("retrieval.py", "store.py", "lexical.py", "chunking.py", "embeddings.py"):
+        digest.update((REPO / "qa" / name).read_bytes())
+    out = {"qa_code_hash": digest.hexdigest()[:12]}
+    try:
+        git = lambda *args: subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True,
+                                           check=True).stdout.strip()
+        out["git_head"] = git("rev-parse", "--short", "HEAD")
+        out["qa_dirty"] = bool(git("status", "--porcelain", "--", "qa"))
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return out
+
+
 def child(args: list[str]) -> dict:
     """Run this script in a fresh process for one step; its last stdout line is JSON."""
     done = subprocess.run([sys.executable, str(Path(__file__).resolve()), *args], stdout=subprocess.PIPE, text=True)
@@ -489,7 +505,7 @@ def main() -> None:
     a.root.mkdir(parents=True, exist_ok=True)
     started = time.strftime("%Y-%m-%dT%H:%M:%S")
     result = {"command": "bench/retrieval.py " + " ".join(sys.argv[1:]), "started": started,
-              "load_at_start": loadavg(), "cores": os.cpu_count(), "root": str(a.root), "data": str(a.data),
+              "code": provenance(), "load_at_start": loadavg(), "cores": os.cpu_count(), "root": str(a.root), "data": str(a.data),
               "settings": {"budget": 1000, "k": 40, "per_article": 3, "embedder": "all-MiniLM-L6-v2-int8 (MiniLMEmbedder)",
                            "chunk_tokens": CHUNK_TOKENS, "overlap": OVERLAP, "noise_sigma": NOISE_SIGMA,
                            "repeats": a.repeats, "questions": len(load_questions(a.data))},
@@ -544,6 +560,7 @@ def main() -> None:
             t = result["target"]
             print(f"\nTarget: hybrid p95 < {t['p95_ms']:.0f} ms at 100k chunks, embedded: measured "
                   f"{t['measured_p95_ms']:,.1f} ms -> {'met' if t['met'] else 'NOT met'}")
+        print(f"qa code: {result['code']}")
         print(f"load average at start {result['load_at_start']}, at end {result['load_at_end']} ({os.cpu_count()} cores)")
         a.out.parent.mkdir(parents=True, exist_ok=True)
         tmp = a.out.with_suffix(".json.tmp")
