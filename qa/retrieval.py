@@ -80,25 +80,29 @@ def search(question: str, *, store: Store, embedder: Embedder, index: LexicalInd
         rankings.append([cid for cid, _ in index.search(question, k * 4)])
     fused = rrf(rankings)
     chunk_ids = sorted(fused, key=fused.get, reverse=True)
-    by_id = {c.id: c for c in store.chunks_by_id(chunk_ids)}
-    meta = {a.article.id: a.article for a in store.articles(ids=list({c.article_id for c in by_id.values()}))}
     hits: list[Hit] = []
-    for cid in chunk_ids:
-        chunk = by_id.get(cid)
-        art = meta.get(chunk.article_id) if chunk else None
-        if art is None or not filters.admits(art.source, art.date):
-            continue  # removed since indexing, or filtered out
-        hits.append(Hit(chunk, fused[cid], art.title, art.source, art.date, art.url))
-        if len(hits) >= k:
-            break
+    step = 2 * k  # read chunks in fused order, a slice at a time, until k are admitted
+    for b in range(0, len(chunk_ids), step):
+        part = chunk_ids[b:b + step]
+        by_id = {c.id: c for c in store.chunks_by_id(part)}
+        meta = store.article_records(list({c.article_id for c in by_id.values()}))
+        for cid in part:
+            chunk = by_id.get(cid)
+            art = meta.get(chunk.article_id) if chunk else None
+            if art is None or not filters.admits(art.source, art.date):
+                continue  # removed since indexing, or filtered out
+            hits.append(Hit(chunk, fused[cid], art.title, art.source, art.date, art.url))
+            if len(hits) >= k:
+                return hits, qvec
     return hits, qvec
 
 
-def _lexical_score(sentence: str, qterms: set[str], index: LexicalIndex) -> float:
-    words = set(terms(sentence))
-    if not qterms:
+def _lexical_score(sentence: str, qidf: dict[str, float]) -> float:
+    """The share of the question's term weight (idf) that the sentence contains."""
+    total = sum(qidf.values())
+    if not total:
         return 0.0
-    return sum(index.idf(t) for t in qterms & words) / sum(index.idf(t) for t in qterms)
+    return sum(qidf[t] for t in set(terms(sentence)) if t in qidf) / total
 
 
 def select_context(question: str, hits: list[Hit], *, store: Store, embedder: Embedder, index: LexicalIndex,
@@ -110,8 +114,8 @@ def select_context(question: str, hits: list[Hit], *, store: Store, embedder: Em
     if not hits:
         return []
     hits = hits[:top_chunks]
-    texts = {a.article.id: a.article for a in store.articles(ids=list({h.chunk.article_id for h in hits}))}
-    stored = store.sentence_vectors(list(texts)) if qvec is not None else {}
+    texts = store.article_records(list({h.chunk.article_id for h in hits}))
+    stored = store.sentence_vectors(list(texts))
     # every sentence of each article that has a hit, so windows can cross chunk boundaries
     spans = {aid: stored[aid][0] if aid in stored else article_sentences(art) for aid, art in texts.items()}
     candidates: dict[tuple[str, int], float] = {}
@@ -123,8 +127,8 @@ def select_context(question: str, hits: list[Hit], *, store: Store, embedder: Em
                 candidates[key] = max(candidates.get(key, 0.0), chunk_weight[h.chunk.id])
     keys = list(candidates)
     sentences = [texts[aid].text[slice(*spans[aid][i])] for aid, i in keys]
-    qterms = set(terms(question))
-    lexical = np.array([_lexical_score(s, qterms, index) for s in sentences])
+    qidf = {t: index.idf(t) for t in set(terms(question))}
+    lexical = np.array([_lexical_score(s, qidf) for s in sentences])
     dense = np.zeros(len(keys))
     if qvec is not None and keys:
         vectors = np.zeros((len(keys), len(qvec)), dtype=np.float32)
@@ -139,6 +143,13 @@ def select_context(question: str, hits: list[Hit], *, store: Store, embedder: Em
         dense = vectors @ qvec
     score = 0.45 * dense + 0.35 * lexical + 0.20 * np.array([candidates[k] for k in keys])
 
+    sizes: dict[tuple[str, int], int] = {}
+
+    def tokens(aid: str, x: int) -> int:
+        if (aid, x) not in sizes:
+            sizes[aid, x] = count_tokens(texts[aid].text[slice(*spans[aid][x])])
+        return sizes[aid, x]
+
     chosen: dict[str, set[int]] = {}
     order: list[str] = []
     best: dict[str, float] = {}
@@ -151,10 +162,10 @@ def select_context(question: str, hits: list[Hit], *, store: Store, embedder: Em
         window = [x for x in range(i - neighbours, i + neighbours + 1) if 0 <= x < len(spans[aid]) and x not in have]
         if len(_windows(have)) >= per_article and not any(x - 1 in have or x + 1 in have for x in window):
             continue
-        cost = sum(count_tokens(texts[aid].text[slice(*spans[aid][x])]) for x in window) + (0 if have else 20)
+        cost = sum(tokens(aid, x) for x in window) + (0 if have else 20)
         if used + cost > budget:
             window = [i]  # try the sentence alone
-            cost = count_tokens(sentences[j]) + (0 if have else 20)
+            cost = tokens(aid, i) + (0 if have else 20)
             if used + cost > budget:
                 continue
         have.update(window)

@@ -128,6 +128,21 @@ def test_crash_before_commit_is_invisible_and_recovered(open_store, fake_embedde
     assert store.vector_count() == 0
 
 
+def test_chunk_text_is_cut_by_character_offsets_beyond_ascii(open_store, fake_embedder):
+    from qa.chunking import chunk_article
+    from qa.loaders import make_article
+
+    store = open_store(fake_embedder)
+    text = " ".join(f"Café № {n} in Zürich served 🚋 riders “on time” — ½ of them 日本語 speakers." for n in range(40))
+    article = make_article(text, title="Trams", origin="u.txt")
+    chunks = chunk_article(article, max_tokens=60, overlap=10)
+    assert len(chunks) > 3
+    store.add(article, "u.txt", chunks, fake_embedder.embed([c.text for c in chunks]))
+    stored = store.chunks([article.id])
+    assert [c.text for c in stored] == [article.text[c.start:c.end] for c in chunks] == [c.text for c in chunks]
+    assert {c.id for c in store.chunks_by_id([chunks[2].id])} == {chunks[2].id}
+
+
 def test_a_collection_refuses_another_embedder(open_store, fake_embedder):
     from qa.embeddings import FakeEmbedder
 
