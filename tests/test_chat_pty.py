@@ -7,6 +7,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -53,7 +54,10 @@ class Terminal:
 
     def __init__(self, home: Path, cwd: Path, *args: str, **env: str):
         self.log = io.StringIO()
+        # a terminal's Ctrl-C raises SIGINT; when the tests run in a background job, SIGINT is
+        # ignored and the child would inherit that, so give it the default a terminal has
         self.child = pexpect.spawn(str(QA), ["chat", *args], env=_env(home, **env), cwd=str(cwd),
+                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
                                    dimensions=(40, 120), encoding="utf-8", timeout=60)
         self.child.logfile_read = self.log
         self.expect(PROMPT)
