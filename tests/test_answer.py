@@ -129,3 +129,17 @@ def test_no_passages_means_no_model_call(embedder):
     fake = FakeLLM(replies=["anything [1]."])
     result = answer("Anything?", [], llm=fake, embedder=embedder, options=AskOptions())
     assert result.refused and fake.calls == []
+
+
+def test_a_single_text_is_embedded_by_the_one_thread_session_to_the_same_vector():
+    import numpy as np
+
+    from qa.embeddings import MiniLMEmbedder
+
+    two = MiniLMEmbedder(threads=2)
+    assert two.single is not two.session
+    question = [STRIKE]
+    alone = two.embed(question)
+    in_batch = two.embed(question + ["Riverside tram ridership trails the forecast."])[:1]
+    assert np.allclose(alone, in_batch, atol=1e-5)
+    assert MiniLMEmbedder(threads=1).single is not None
