@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 DEMO_HOME := .qa-demo
 DEMO_QUESTION := What pay rise did Korvane's Brakemoor workers accept to end their strike?
 
-.PHONY: demo test install install-dev clean
+.PHONY: demo test bench install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,15 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q
+
+# Speed benchmarks on ../shared/eval/realtimeqa-dev (see BENCHMARKS.md): ingest against the
+# embedder floor and a LlamaIndex peer, retrieval latency at 10k/100k/1M chunks (stores built
+# once in /tmp/qa-bench-retrieval, 1M takes ~20 min and 12 GB), answer latency and memory.
+bench: $(VENV)/.installed
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/retrieval.py --sizes 10k,100k,1m --dense-only-from 1m
+	$(BIN)/python bench/question_embedding.py
+	$(BIN)/python bench/answer.py --limit 3 --budgets 400,1000,1600
 
 clean:
 	rm -rf $(DEMO_HOME) .pytest_cache

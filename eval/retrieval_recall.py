@@ -212,7 +212,8 @@ def markdown(result: dict, command: str) -> str:
               f"k={result['settings']['k']}, per_article={result['settings']['per_article']}, "
               f"chunks {result['settings']['chunk_tokens']}/{result['settings']['chunk_overlap']} tokens, "
               f"{result['settings']['embedder']}) on {result['when'][:10]}. Latency is wall time of `retrieve()` "
-              "on the shared 2-core machine, dominated by embedding the candidate sentences; it grows with "
+              "(question embedding, dense and BM25 search, context selection from stored sentence vectors) "
+              "on the shared 2-core machine; it grows with "
               "the load other jobs put on the machine. Raw figures: `bench/results/retrieval_recall.json`.", ""]
     return "\n".join(lines)
 
