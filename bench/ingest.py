@@ -34,7 +34,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -48,6 +47,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from rss import peak_rss_mib, rss_mib  # noqa: E402  (bench/ is this script's folder)
 
 from qa.settings import load_settings, prepare_environment  # noqa: E402
 
@@ -97,18 +98,6 @@ def run_peer(python: Path, files: list[str], *, limit: int, threads: int, floor:
     figures = json.loads(lines[-1])
     figures["network"] = "allowed" if network else "cut (unshare -rn, loopback only)"
     return figures
-
-
-def rss_mib() -> float:
-    """Current resident set size of this process (VmRSS), MiB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 class RecordingEmbedder:
