@@ -70,7 +70,9 @@ SENTENCE_TOKENS = 128
 
 
 def sentence_units(text: str, max_tokens: int = SENTENCE_TOKENS) -> list[tuple[int, int, int]]:
-    """(start, end, tokens) of each sentence, over-long ones cut into pieces; each encoded once."""
+    """(start, end, tokens) of each sentence, pieces of over-long ones at most `max_tokens` (and
+    never over SENTENCE_TOKENS) tokens long; each encoded once."""
+    max_tokens = min(max_tokens, SENTENCE_TOKENS)
     enc = encoding()
     units: list[tuple[int, int, int]] = []
     for a, b in sentence_spans(text):
@@ -111,7 +113,7 @@ def chunk_article(article: Article, max_tokens: int = 300, overlap: int = 45,
     text = article.text
     enc = encoding()
     if units is None:
-        units = sentence_units(text, min(max_tokens, SENTENCE_TOKENS))
+        units = sentence_units(text, max_tokens)
 
     chunks: list[Chunk] = []
     i = 0

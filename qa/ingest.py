@@ -12,7 +12,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from .chunking import SENTENCE_TOKENS, chunk_article, chunk_vectors, sentence_units
+from .chunking import chunk_article, chunk_vectors, sentence_units
 from .embeddings import Embedder
 from .lexical import LexicalIndex
 from .loaders import Loaded, LoadProblem, expand_paths, load_file
@@ -177,7 +177,7 @@ def ingest(inputs: Sequence[str | Source], *, store: Store, embedder: Embedder, 
                                    f"({copied[1]:.0%} alike), listed as another source of it"))
                         continue
                     seen_in_run[article.id] = article.origin
-                    units = sentence_units(article.text, min(chunk_tokens, SENTENCE_TOKENS))
+                    units = sentence_units(article.text, chunk_tokens)
                     chunks = chunk_article(article, chunk_tokens, overlap, units=units)
                     pending.append((article, key, replaces, chunks, [(a, b) for a, b, _ in units]))
                     if sum(len(p[3]) for p in pending) >= batch_chunks:

@@ -85,7 +85,7 @@ def search(question: str, *, store: Store, embedder: Embedder, index: LexicalInd
     for b in range(0, len(chunk_ids), step):
         part = chunk_ids[b:b + step]
         by_id = {c.id: c for c in store.chunks_by_id(part)}
-        meta = store.article_records(list({c.article_id for c in by_id.values()}))
+        meta = store.article_records(list({c.article_id for c in by_id.values()}), text=False)
         for cid in part:
             chunk = by_id.get(cid)
             art = meta.get(chunk.article_id) if chunk else None

@@ -233,8 +233,7 @@ class Store:
             ids = list(article_ids)
             for b in range(0, len(ids), 500):
                 part = ids[b:b + 500]
-                self.collection.delete(where={"article_id": part[0]} if len(part) == 1 else
-                                       {"article_id": {"$in": part}})
+                self.collection.delete(where={"article_id": {"$in": part}})
         with self._transaction():
             self.db.execute(f"DELETE FROM chunks WHERE article_id IN ({marks})", list(article_ids))
             self.db.execute(f"DELETE FROM also_reported WHERE article_id IN ({marks})", list(article_ids))
@@ -287,12 +286,13 @@ class Store:
         rows = self.articles(ids=[article_id])
         return rows[0] if rows else None
 
-    def article_records(self, ids: Sequence[str]) -> dict[str, Article]:
-        """Visible articles by id, text included: the light read retrieval needs (no chunk counts
-        or other sources)."""
+    def article_records(self, ids: Sequence[str], text: bool = True) -> dict[str, Article]:
+        """Visible articles by id: the light read retrieval needs (no chunk counts or other
+        sources); with `text=False` only their metadata (the text left empty)."""
         if not ids:
             return {}
-        rows = self.db.execute("SELECT id, title, source, date, url, author, origin, text FROM articles "
+        body = "text" if text else "''"
+        rows = self.db.execute(f"SELECT id, title, source, date, url, author, origin, {body} FROM articles "
                                f"WHERE state='ok' AND id IN ({','.join('?' * len(ids))})", list(ids))
         return {r[0]: Article(id=r[0], title=r[1], source=r[2], date=r[3], url=r[4], author=r[5], origin=r[6],
                               text=r[7]) for r in rows}
