@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from .fetch import Fetcher
 
 STATUSES = ("new", "updated", "unchanged", "duplicate", "failed")
+# What re-ingesting the same article (same text, same key) rewrites when it differs.
+METADATA = ("title", "source", "date", "url", "author")
 
 # Bumped when what ingest stores for the same files changes (2: sentence vectors kept, chunk
 # vectors from them), so cached eval collections built by older code are not reused.
@@ -157,7 +159,13 @@ def ingest(inputs: Sequence[str | Source], *, store: Store, embedder: Embedder, 
                     key = identity_key(article)
                     existing = store.find_by_id(article.id)
                     if existing is not None and existing.key == key:
-                        report.items.append(ItemResult(article.origin, "unchanged", article.title, article.id))
+                        changed = [f for f in METADATA if getattr(existing.article, f) != getattr(article, f)]
+                        if changed:  # the same text with a corrected title, date, ...: no re-embedding
+                            store.update_metadata(article)
+                            report.items.append(ItemResult(article.origin, "updated", article.title, article.id,
+                                                           detail="new " + ", ".join(changed)))
+                        else:
+                            report.items.append(ItemResult(article.origin, "unchanged", article.title, article.id))
                         continue
                     if existing is not None or article.id in seen_in_run:
                         # stored from elsewhere, or met earlier in this very run (a repeated record)

@@ -221,6 +221,20 @@ class Store:
         if replaced:
             self.remove(replaced)
 
+    def update_metadata(self, article: Article) -> None:
+        """Rewrite a stored article's title, source, date, url, author and origin (its text, and so
+        its chunks and vectors, unchanged). The vectors' filter fields are written first and the
+        catalogue last: an interruption leaves the old record, and the next ingest repeats it."""
+        rows = self.db.execute("SELECT id, position FROM chunks WHERE article_id=?", (article.id,)).fetchall()
+        if self.collection is not None and rows:
+            self.collection.update(ids=[r[0] for r in rows], metadatas=[
+                {"article_id": article.id, "position": r[1], "source": article.source,
+                 "date": date_number(article.date)} for r in rows])
+        with self._transaction():
+            self.db.execute("UPDATE articles SET title=?, source=?, date=?, url=?, author=?, origin=? WHERE id=?",
+                            (article.title, article.source, article.date, article.url, article.author,
+                             article.origin, article.id))
+
     def remove(self, article_ids: Sequence[str]) -> int:
         """Delete articles: hide them first, then their vectors, then their rows."""
         if not article_ids:

@@ -102,6 +102,29 @@ def test_whitespace_and_case_edits_keep_the_article_unchanged(env, tmp_path):
     assert report.count("unchanged") == 1 and report.chunks_added == 0
 
 
+def test_corrected_title_and_date_are_rewritten_without_re_embedding(env, tmp_path):
+    from qa.retrieval import Filters
+
+    (path,) = news(tmp_path / "in", 1)
+    env.run(path)
+    generation, vectors = env.store.generation, env.store.vector_ids()
+    body = path.read_text().split("\n\n", 1)[1]
+    path.write_text("Headline, corrected\nSource: Wire 9\nDate: 2025-03-04\n\n" + body)
+    report = env.run(path)
+    assert report.count("updated") == 1 and report.chunks_added == 0
+    assert report.items[0].detail == "new title, source, date"
+    (stored,) = env.store.articles()
+    assert (stored.article.title, stored.article.source, stored.article.date) == \
+        ("Headline, corrected", "Wire 9", "2025-03-04")
+    assert env.store.vector_ids() == vectors and env.store.generation == generation  # nothing re-embedded
+    # the vectors' filter fields moved too: a date or source filter in Chroma finds the article
+    query = env.embedder.embed(["council budget"])[0]
+    assert env.store.dense(query, 5, where=Filters(since="2025-01-01", source="Wire 9").where())
+    assert not env.store.dense(query, 5, where=Filters(until="2024-12-31").where())
+    assert env.run(path).count("unchanged") == 1
+    assert_consistent(env.store, env.index)
+
+
 def test_changed_article_replaces_its_old_chunks(env, tmp_path):
     path = write(tmp_path / "story.txt", "Story\n\n" + long_body(1, 50, extra="Zeppelin sightings were reported."))
     env.run(path)
