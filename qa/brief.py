@@ -35,6 +35,9 @@ _SECTIONS = {"overview": "overview", "summary": "overview", "key points": "key_p
              "open questions": "open_questions", "questions": "open_questions"}
 _HEADER = re.compile(r"^(overview|summary|key points|key facts|disagreements|where sources disagree|"
                      r"open questions|questions)\s*:?\s*(.*)$", re.I)
+# a section header written mid-line ("... [3]. Key points: - ..."), to be put on a line of its own
+_INLINE_HEADER = re.compile(r"[ \t]+(?=(?:\*\*)?(?:key points|key facts|disagreements|where sources disagree|"
+                           r"open questions)(?:\*\*)?\s*:)", re.I)
 _OPEN = re.compile(r"\b(not yet|still not|has not been|have not been|yet to|unclear|uncertain|unknown|undecided|"
                    r"remains? to be|no decision|will decide|would not say|declined to|called for|an independent "
                    r"review|once the)\b", re.I)
@@ -179,7 +182,7 @@ def parse_sections(raw: str) -> dict[str, list[str]]:
     lists of bullet texts ("none" dropped)."""
     sections: dict[str, list[str]] = {k: [] for k in ("overview", "key_points", "disagreements", "open_questions")}
     current = "overview"
-    for line in raw.splitlines():
+    for line in _INLINE_HEADER.sub("\n", raw).splitlines():
         line = clean_line(line)
         m = _HEADER.match(line)
         if m:
@@ -284,7 +287,12 @@ def brief(topic: str, *, store: Store, embedder: Embedder, index: LexicalIndex, 
             notes[art.id] = kept or extract_notes(own, embedder, qvec, 2)
         else:
             notes[art.id] = extract_notes(own, embedder, qvec, 2)
-    timeline = [TimelineEntry(a.date, a.source, a.title, a.id, notes[a.id][0]) for a in articles if notes[a.id]]
+    def on_topic(item: Item) -> float:
+        return float(embedder.embed([" ".join(s.text for s in item)])[0] @ qvec)
+
+    # each article's entry is its note closest to the topic (a year-in-review's first note may be about anything)
+    timeline = [TimelineEntry(a.date, a.source, a.title, a.id, max(notes[a.id], key=on_topic))
+                for a in articles if notes[a.id]]
     found_disagreements = disagreements(passages, embedder, qvec)
     found_questions = open_questions(passages, embedder, qvec)
 
@@ -294,8 +302,7 @@ def brief(topic: str, *, store: Store, embedder: Embedder, index: LexicalIndex, 
         return Briefing(topic, overview, points, timeline, disputes, questions, passages, articles, llm.name,
                         fallback=fallback, calls=calls, dropped=dropped, set_aside=set_aside, timings=timings)
 
-    ranked = sorted((item for items in notes.values() for item in items),
-                    key=lambda item: -float(embedder.embed([item[0].text])[0] @ qvec))
+    ranked = sorted((item for items in notes.values() for item in items), key=on_topic, reverse=True)
     extractive = (ranked[0] if ranked else [], ranked[1:options.points + 1], found_disagreements, found_questions)
     if not use_model or not articles:
         return finish(*extractive)
@@ -317,4 +324,11 @@ def brief(topic: str, *, store: Store, embedder: Embedder, index: LexicalIndex, 
                                             "showing their key sentences instead")
     if not any(s.supported for item in questions for s in item):
         questions = questions + found_questions
-    return finish(overview[0] if overview else [], points, disputes, questions[:3], set_aside=set_aside)
+    note = ""
+    if not any(s.supported for item in points for s in item):
+        # no key point of the model's holds: the articles' own verified notes stand in, and it is said
+        taken = {s.text for item in overview[:1] for s in item}
+        points += [item for item in ranked if not taken & {s.text for s in item}][:options.points]
+        note = "the model gave no supported key points; they are the articles' own notes"
+    return finish(overview[0] if overview else [], points, disputes, questions[:3], fallback=note,
+                  set_aside=set_aside)

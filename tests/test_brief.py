@@ -131,6 +131,23 @@ def test_model_briefing_claims_are_verified(library, embedder):
     assert b.disagreements and all(first_sentence(passages[0].text) != s.text for i in b.disagreements for s in i)
 
 
+def test_each_timeline_entry_is_its_articles_note_closest_to_the_topic(library, embedder):
+    store, index = library
+    options = BriefOptions(articles=3)
+    articles, passages, qvec = find_articles(TRAM, store=store, embedder=embedder, index=index, options=options)
+    own = {a.id: [p for p in passages if p.article_id == a.id] for a in articles}
+    maps, best = [], {}
+    for a in articles:
+        text = own[a.id][0].text
+        sentences = [text[x:y] for x, y in sentence_spans(text)]
+        scores = embedder.embed(sentences) @ qvec
+        maps.append("\n".join(f"- {s} [1]" for s in sentences[::-1]))  # the closest note is not necessarily first
+        best[a.id] = sentences[int(scores.argmax())]
+    reduce = f"Overview: {first_sentence(passages[0].text)} [{passages[0].number}]"
+    b = brief(TRAM, store=store, embedder=embedder, index=index, llm=FakeLLM(replies=maps + [reduce]), options=options)
+    assert {e.article_id: e.sentences[0].text for e in b.timeline} == best
+
+
 def test_unsupported_briefing_falls_back_to_key_sentences(library, embedder):
     store, index = library
     fake = FakeLLM(replies=["Overview: Bananas are a good source of potassium [1].\nKey points:\n- Cats sleep a lot [2]."])
@@ -144,6 +161,25 @@ def test_model_sections_are_read_in_the_shapes_small_models_write():
     sections = parse_sections(raw)
     assert sections == {"overview": ["The line opened [1]. It was late [2]."], "key_points": ["Cost rose [3].", "Fares [4]."],
                         "disagreements": [], "open_questions": ["What next? [5]"]}
+    # headers run into the previous line, as the 1.5B model wrote them once
+    inline = parse_sections("Overview: The line opened [1]. Key points: - Cost rose [3]. Open questions: - Why? [2]")
+    assert inline == {"overview": ["The line opened [1]."], "key_points": ["Cost rose [3]."], "disagreements": [],
+                      "open_questions": ["Why? [2]"]}
+
+
+def test_a_briefing_without_supported_key_points_shows_the_articles_notes(library, embedder):
+    store, index = library
+    options = BriefOptions(articles=3)
+    articles, passages, _ = find_articles(TRAM, store=store, embedder=embedder, index=index, options=options)
+    own = {a.id: [p for p in passages if p.article_id == a.id] for a in articles}
+    maps = [f"- {first_sentence(own[a.id][0].text)} [1]" for a in articles]
+    reduce = f"Overview: {first_sentence(passages[0].text)} [{passages[0].number}]\nKey points:\n- Cats sleep a lot [2]."
+    b = brief(TRAM, store=store, embedder=embedder, index=index, llm=FakeLLM(replies=maps + [reduce]), options=options)
+    assert b.overview[0].supported and "no supported key points" in b.fallback
+    assert not b.key_points[0][0].supported  # the model's point is still shown, flagged
+    notes = b.key_points[1:]
+    assert notes and all(s.supported for item in notes for s in item)
+    assert first_sentence(passages[0].text) not in [s.text for item in notes for s in item]  # not the overview again
 
 
 # ---- the commands ---------------------------------------------------------------------------
