@@ -34,6 +34,7 @@ class AskOptions:
     max_tokens: int = 320
     temperature: float = 0.0
     max_sentences: int = 3
+    today: str = ""  # ISO date the question is asked on ("" = not said): "this week" is read from it
 
 
 def format_passages(passages: Sequence[Passage], salt: str = "") -> tuple[str, str]:
@@ -47,11 +48,13 @@ def format_passages(passages: Sequence[Passage], salt: str = "") -> tuple[str, s
     return tag, "\n\n".join(blocks)
 
 
-def build_messages(question: str, passages: Sequence[Passage], max_sentences: int = 3) -> Messages:
-    """Numbered passages inside delimiters the articles cannot know (a per-request tag)."""
+def build_messages(question: str, passages: Sequence[Passage], max_sentences: int = 3, today: str = "") -> Messages:
+    """Numbered passages inside delimiters the articles cannot know (a per-request tag); with
+    `today`, the date the question is asked on, so "this week" means the right week."""
     tag, blocks = format_passages(passages, salt=question)
     system = render_prompt("answer_system", refusal=REFUSAL, max_sentences=max_sentences)
-    user = render_prompt("answer_user", tag=tag, passages=blocks, question=" ".join(question.split()))
+    user = render_prompt("answer_user", tag=tag, passages=blocks, question=" ".join(question.split()),
+                         today=render_prompt("today", date=today) + "\n\n" if today else "")
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
@@ -92,7 +95,7 @@ def answer(question: str, passages: Sequence[Passage], *, llm: LLM, embedder: Em
             return Answer(question, REFUSAL, [], passages, llm.name, refused=True, timings=timings)
         return Answer(question, render(sentences), sentences, passages, llm.name, timings=timings)
 
-    messages = build_messages(question, passages, options.max_sentences)
+    messages = build_messages(question, passages, options.max_sentences, options.today)
     pieces: list[str] = []
     first = None
     for piece in llm.stream(messages, max_tokens=options.max_tokens, temperature=options.temperature):

@@ -94,6 +94,17 @@ def _filters(source: str, since: str, until: str):
     return Filters(source, normalise_date(since), normalise_date(until))
 
 
+def _today(settings: Settings, default: str | None = None) -> str:
+    """The date questions are asked on: `as_of` when set, else `default` (today's date when None)."""
+    from datetime import date
+
+    from .loaders import normalise_date
+
+    if settings.as_of and not normalise_date(settings.as_of):
+        raise UsageError(f"--as-of (QA_AS_OF) needs a date like 2024-02-26, not {settings.as_of!r}.")
+    return normalise_date(settings.as_of) or (date.today().isoformat() if default is None else default)
+
+
 def _fetcher(settings: Settings):
     from .fetch import Fetcher, limits_from
 
@@ -199,6 +210,7 @@ def ask(
     since: str = typer.Option("", "--since", help="Only articles dated on or after YYYY-MM-DD."),
     until: str = typer.Option("", "--until", help="Only articles dated on or before YYYY-MM-DD."),
     mode: str = typer.Option("hybrid", "--mode", help="hybrid | dense | bm25."),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Ask as on this date (YYYY-MM-DD): what \"this week\" means (default: today)."),
     as_json: bool = typer.Option(False, "--json", help="Print answer, citations and timings as JSON."),
 ) -> None:
     """Answer a question from your articles, every sentence cited, or say it does not know."""
@@ -208,12 +220,13 @@ def ask(
         if mode not in ("hybrid", "dense", "bm25"):
             raise UsageError(f"--mode must be hybrid, dense or bm25, not {mode!r}.")
         filters = _filters(source, since, until)
-        settings = ctx.obj.settings(llm=llm, budget=budget, k=k)
+        settings = ctx.obj.settings(llm=llm, budget=budget, k=k, as_of=as_of)
+        today = _today(settings)
         embedder, store, index = _library(settings)
         model = _llm(settings)
         options = AskOptions(budget=settings.budget, k=settings.k, per_article=settings.per_article,
-                             filters=filters, mode=mode,
-                             max_tokens=settings.max_answer_tokens, temperature=settings.temperature)
+                             filters=filters, mode=mode, max_tokens=settings.max_answer_tokens,
+                             temperature=settings.temperature, today=today)
         if as_json or not out.is_terminal:
             result = run_ask(question, store=store, embedder=embedder, index=index, llm=model, options=options)
         else:

@@ -26,7 +26,7 @@ from typing import Any, Iterable
 
 from .errors import QAError, UsageError
 from .evaluate import EvalItem, EvalSet
-from .loaders import make_article
+from .loaders import make_article, normalise_date
 
 FORMATS = ("gold", "realtimeqa", "rgb", "squad", "summaries")
 MODES = {"gold": ("pool",), "realtimeqa": ("pool", "own"), "rgb": ("noise", "rejection", "counterfactual"),
@@ -80,6 +80,15 @@ def _strings(value: object, what: str, where: str) -> tuple[str, ...]:
     raise QAError(f"{where}: {what!r} must be a list of strings.")
 
 
+def _date(value: object, where: str) -> str:
+    if value in (None, ""):
+        return ""
+    date = normalise_date(value)
+    if not date:
+        raise QAError(f"{where}: 'date' must be a date like 2024-02-26, not {value!r}.")
+    return date
+
+
 # ---- gold ------------------------------------------------------------------------------------
 
 def load_gold(path: Path, corpus: list[str]) -> EvalSet:
@@ -108,7 +117,8 @@ def load_gold(path: Path, corpus: list[str]) -> EvalSet:
         items.append(EvalItem(item_id, str(row.get("question", "")).strip(), answers, choices, index,
                               _strings(row.get("gold_articles"), "gold_articles", where), unanswerable,
                               str(row.get("summary") or ""),
-                              _strings(row.get("wrong_answers"), "wrong_answers", where)))
+                              _strings(row.get("wrong_answers"), "wrong_answers", where),
+                              date=_date(row.get("date"), where)))
     if not items:
         raise QAError(f"{path} holds no questions.")
     corpora: dict[str, list[Path]] = {}
@@ -153,7 +163,8 @@ def load_realtimeqa(path: Path, mode: str, workspace: Path) -> EvalSet:
             if mode == "own":
                 corpora[qid] = [_write_records(workspace / "realtimeqa" / f"{qid}.jsonl", own)] if own else []
             items.append(EvalItem(qid, str(row["question_sentence"]).strip(), answers, choices, index,
-                                  unanswerable=mode == "own" and not own, corpus=qid if mode == "own" else ""))
+                                  unanswerable=mode == "own" and not own, corpus=qid if mode == "own" else "",
+                                  date=normalise_date(row.get("question_date"))))
     if mode == "pool":
         if not pool:
             raise QAError(f"No *_gcs.jsonl search results next to the questions in {path}: the pool is empty.")

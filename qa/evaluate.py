@@ -14,7 +14,7 @@ import hashlib
 import json
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -52,6 +52,7 @@ class EvalItem:
     summary: str = ""  # a reference summary (summary items)
     wrong_answers: tuple[str, ...] = ()  # answers planted by a counterfactual set
     corpus: str = ""
+    date: str = ""  # ISO date the question was asked on, when the set says
 
 
 @dataclass
@@ -259,10 +260,11 @@ def respond(item: EvalItem, passages: Sequence[Passage], *, llm: LLM, embedder: 
     else:
         recorder = llm if isinstance(llm, Recorder) else Recorder(llm)
         recorder.last_reply = ""
-        result = answer(item.question, passages, llm=recorder, embedder=embedder, options=options.ask)
+        ask = replace(options.ask, today=item.date or options.ask.today)
+        result = answer(item.question, passages, llm=recorder, embedder=embedder, options=ask)
         out = Outcome(result, raw=recorder.last_reply)
         if passages:
-            talk: Messages = build_messages(item.question, passages, options.ask.max_sentences)
+            talk: Messages = build_messages(item.question, passages, ask.max_sentences, ask.today)
             talk = talk + [{"role": "assistant", "content": out.raw or REFUSAL}]
             if not result.refused:
                 talk = talk + [{"role": "user", "content": render_prompt("short_user", question=item.question,

@@ -289,6 +289,8 @@ def test_doctor_check_reports_store_consistency(cli, tmp_path, home):
     (["--embedder", "bogus", "ingest", "x"], {}, 1, "Unknown embedder 'bogus'"),
     (["ingest", "x"], {"QA_CHUNK_TOKENS": "lots"}, 1, "invalid value 'lots'"),
     (["stats"], {"QA_MAX_FILE_MB": "1.5.2"}, 1, "QA_MAX_FILE_MB"),
+    (["ask", "--llm", "extractive", "--as-of", "soon", "Q?"], {}, 2, "needs a date like 2024-02-26, not 'soon'"),
+    (["ask", "--llm", "extractive", "Q?"], {"QA_AS_OF": "2023-13-45"}, 2, "--as-of (QA_AS_OF) needs a date"),
 ])
 def test_errors_are_one_line_without_traceback(cli, monkeypatch, args, env, code, words):
     for name, value in env.items():

@@ -95,6 +95,8 @@ def test_evidence_never_reaches_the_model(tmp_path, stores, embedder):
     pool = load_set("realtimeqa", folder, workspace=tmp_path / "ws")
     rows = run(pool, stores, embedder, fake)
     assert SECRET not in json.dumps(fake.calls) and rows[0]["metrics"]["mc"] == 1.0
+    # the question's date is told (so "this week" is that week) in the answer and in its follow-ups
+    assert all("Today's date is 2099-01-01." in call[1]["content"] for call in fake.calls[:3])
     own = load_set("realtimeqa", folder, workspace=tmp_path / "ws", mode="own")
     fake = FakeLLM(replies=["Corve signed the striker Ola Brandt on Monday [1].", "Corve", "C"])
     first, second = run(own, stores, embedder, fake)

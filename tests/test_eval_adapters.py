@@ -23,7 +23,8 @@ def write_lines(path: Path, rows: list[dict]) -> Path:
 
 def test_gold_format_reads_every_field(tmp_path):
     gold = write_lines(tmp_path / "gold.jsonl", [
-        {"id": "q1", "question": "How long is the line?", "answers": ["9.4 km", "9.4"], "gold_articles": ["a.md"]},
+        {"id": "q1", "question": "How long is the line?", "answers": ["9.4 km", "9.4"], "gold_articles": ["a.md"],
+         "date": "2024/02/26"},
         {"id": "q2", "question": "Which?", "answers": [], "choices": ["x", "y"], "answer_index": 1},
         {"id": "q3", "question": "Unknown?", "answers": [], "unanswerable": True},
         {"id": "q4", "question": "Summarise it.", "summary": "A short summary."},
@@ -34,6 +35,7 @@ def test_gold_format_reads_every_field(tmp_path):
     s = load_set("gold", gold, workspace=tmp_path / "ws", corpus=[str(corpus)])
     q1, q2, q3, q4 = s.items
     assert q1.answers == ("9.4 km", "9.4") and q1.gold_articles == ("a.md",) and not q1.unanswerable
+    assert q1.date == "2024-02-26" and q2.date == ""
     assert q2.choices == ("x", "y") and q2.answer_index == 1 and q2.answers == ("y",)  # the choice text counts
     assert q3.unanswerable and q3.answers == ()
     assert q4.summary == "A short summary."
@@ -46,6 +48,7 @@ def test_gold_format_reads_every_field(tmp_path):
     ({"id": "a", "question": "Q?"}, "unanswerable"),
     ({"id": "a", "answers": ["x"]}, "question"),
     ({"id": "a", "question": "Q?", "answers": "x", "gold_articles": 5}, "gold_articles"),
+    ({"id": "a", "question": "Q?", "answers": "x", "date": "last Tuesday"}, "date"),
 ])
 def test_gold_format_errors_name_the_line(tmp_path, row, message):
     gold = write_lines(tmp_path / "gold.jsonl", [row])
@@ -99,6 +102,7 @@ def test_realtimeqa_pool_uses_every_search_result_file(tmp_path):
     first, second = s.items
     assert first.question == "Which team signed the striker?" and first.answer_index == 2
     assert first.answers == ("Corve",) and first.choices[2] == "Corve" and first.corpus == ""
+    assert first.date == "2099-01-01"  # question_date: what "this week" means to the model
     assert not second.unanswerable  # in the pool, a question without own results may still be answered
     assert SECRET not in repr(s.items)
 

@@ -18,6 +18,16 @@ def test_every_prompt_file_renders_with_what_the_code_passes():
     assert "What?" in messages[1]["content"] and "Text one." in messages[1]["content"]
 
 
+def test_the_date_asked_on_is_told_only_when_known():
+    passages = [Passage(1, "a", "", "Text one.", 0, 9, title="T", source="S", date="2026-01-01")]
+    dated = build_messages("What happened this week?", passages, today="2026-01-05")[1]["content"]
+    undated = build_messages("What happened this week?", passages)[1]["content"]
+    assert "Today's date is 2026-01-05." in dated and "$" not in dated
+    assert "Today's date" not in undated and "2026-01-05" not in undated
+    assert dated.index("Today's date") < dated.index("Question: What happened this week?")
+    assert undated.endswith("\n\nQuestion: What happened this week?")  # same prompt as before dates were told
+
+
 def test_missing_or_unknown_variables_are_errors():
     with pytest.raises(ValueError, match="missing"):
         prompts.render("answer_user", question="q", passages="p")
