@@ -90,7 +90,7 @@ class CachedLLM:
         self.db.close()
 
 
-ANSWER_PROMPTS = ("answer_system", "answer_user", "passage", "short_user", "choose_user")
+ANSWER_PROMPTS = ("answer_system", "answer_user", "passage", "today", "short_user", "choose_user")
 
 
 def used_prompts_hash(summaries: bool = False) -> str:
