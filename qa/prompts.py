@@ -10,7 +10,10 @@ from string import Template
 
 from .errors import QAError
 
-PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+# In a checkout (and an editable install) the files are prompts/ beside the package; a wheel
+# carries them as qa/prompt_files/ (pyproject.toml maps one to the other).
+_PACKAGED = Path(__file__).resolve().parent / "prompt_files"
+PROMPTS_DIR = _PACKAGED if _PACKAGED.is_dir() else Path(__file__).resolve().parent.parent / "prompts"
 REFUSAL = "I don't know: the articles do not say."
 
 
