@@ -17,6 +17,7 @@ import pytest
 
 from qa.errors import QAError
 from qa.ingest import ingest, open_index
+from qa.records import Chunk
 from qa.store import Store
 
 
@@ -98,6 +99,25 @@ def test_filters_on_source_and_dates(open_store, embedder, sample_dir, home):
     arts = {store.chunks_by_id([i])[0].article_id for i in ids}
     assert ids and all(store.find_by_id(a).article.source == "Capital Wire" for a in arts)
     assert all(store.find_by_id(a).article.date >= "2026-01-01" for a in arts)
+
+
+def test_rewritten_metadata_reaches_the_vectors_filters(open_store, fake_embedder):
+    from dataclasses import replace
+
+    from qa.loaders import make_article
+    from qa.retrieval import Filters
+
+    store = open_store(fake_embedder)
+    article = make_article("The harbour crane strike ended on Friday. Dockers accepted the offer.",
+                           title="Strike ends", source="Port Wire", date="2024-02-01", origin="a.txt")
+    chunk = Chunk("c1", article.id, 0, article.text, 0, len(article.text), 12)
+    with store.write_lock():
+        store.add(article, "a.txt", [chunk], fake_embedder.embed([article.text]))
+        store.update_metadata(replace(article, source="Harbour Times", date="2025-06-30", title="Strike over"))
+    vec = fake_embedder.embed([article.text])[0]
+    assert store.dense(vec, 5, where=Filters(source="Harbour Times", since="2025-06-01").where())
+    assert not store.dense(vec, 5, where=Filters(source="Port Wire").where())
+    assert store.find_by_id(article.id).article.title == "Strike over"
 
 
 def test_crash_before_commit_is_invisible_and_recovered(open_store, fake_embedder):
