@@ -30,7 +30,7 @@ from . import views
 from .chat import (HELP, Session, Turn, ask_turn, describe_filters, is_follow_up, load_last_session, new_session,
                    open_passage, parse_command, parse_filters, save_session, save_transcript,
                    sessions_dir, turn_markdown)
-from .cli import _library, _llm, _today, app, err, out, reported
+from .cli import _as_of, _library, _llm, app, err, out, reported
 from .errors import QAError, UsageError
 from .llm import LLM, FakeLLM
 from .records import Passage
@@ -521,7 +521,7 @@ def chat(
             session.filters = parse_filters(arg, session.filters, [a.article.source for a in store.articles()])
         options = AskOptions(budget=settings.budget, k=settings.k, per_article=settings.per_article,
                              max_tokens=settings.max_answer_tokens, temperature=settings.temperature,
-                             today=_today(settings))
+                             today=_as_of(settings))
         state = _Chat(settings, session, store, embedder, index, loader, console, options, interactive, notes=notes)
         if interactive:
             if resume and session.last_answered():

@@ -94,15 +94,15 @@ def _filters(source: str, since: str, until: str):
     return Filters(source, normalise_date(since), normalise_date(until))
 
 
-def _today(settings: Settings, default: str | None = None) -> str:
-    """The date questions are asked on: `as_of` when set, else `default` (today's date when None)."""
-    from datetime import date
-
+def _as_of(settings: Settings) -> str:
+    """The date questions are asked on (`--as-of`, QA_AS_OF), "" when not set: then the model is
+    told no date. (Telling it today's date by default was measured on RealTimeQA and gained
+    nothing: eval/RESULTS.md.)"""
     from .loaders import normalise_date
 
     if settings.as_of and not normalise_date(settings.as_of):
         raise UsageError(f"--as-of (QA_AS_OF) needs a date like 2024-02-26, not {settings.as_of!r}.")
-    return normalise_date(settings.as_of) or (date.today().isoformat() if default is None else default)
+    return normalise_date(settings.as_of)
 
 
 def _fetcher(settings: Settings):
@@ -210,7 +210,7 @@ def ask(
     since: str = typer.Option("", "--since", help="Only articles dated on or after YYYY-MM-DD."),
     until: str = typer.Option("", "--until", help="Only articles dated on or before YYYY-MM-DD."),
     mode: str = typer.Option("hybrid", "--mode", help="hybrid | dense | bm25."),
-    as_of: Optional[str] = typer.Option(None, "--as-of", help="Ask as on this date (YYYY-MM-DD): what \"this week\" means (default: today)."),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Ask as on this date (YYYY-MM-DD): the model is told it, so \"this week\" means that week."),
     as_json: bool = typer.Option(False, "--json", help="Print answer, citations and timings as JSON."),
 ) -> None:
     """Answer a question from your articles, every sentence cited, or say it does not know."""
@@ -221,7 +221,7 @@ def ask(
             raise UsageError(f"--mode must be hybrid, dense or bm25, not {mode!r}.")
         filters = _filters(source, since, until)
         settings = ctx.obj.settings(llm=llm, budget=budget, k=k, as_of=as_of)
-        today = _today(settings)
+        today = _as_of(settings)
         embedder, store, index = _library(settings)
         model = _llm(settings)
         options = AskOptions(budget=settings.budget, k=settings.k, per_article=settings.per_article,

@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 from typer.core import TyperGroup
 
-from .cli import _embedder, _llm, _store, _today, app, err, out, reported
+from .cli import _as_of, _embedder, _llm, _store, app, err, out, reported
 from .errors import QAError, UsageError
 
 
@@ -102,7 +102,7 @@ def run(
         model = _llm(settings)
         options = EvalOptions(ask=AskOptions(budget=settings.budget, k=settings.k, per_article=settings.per_article,
                                              mode=retrieval, max_tokens=settings.max_answer_tokens,
-                                             temperature=settings.temperature, today=_today(settings, "")))
+                                             temperature=settings.temperature, today=_as_of(settings)))
         described = {
             "format": fmt, "gold": str(gold), "mode": evalset.params.get("mode", ""), "params": evalset.params,
             "data_hash": evalset.data_hash, "corpus": list(corpus or []) or (None if default is None else

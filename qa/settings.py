@@ -39,7 +39,7 @@ class Settings:
     fetch_timeout: float = 20.0  # seconds for one web request (qa ingest URL, qa feeds)
     fetch_max_mb: float = 10.0  # largest page, PDF or feed fetched
     fetch_max_redirects: int = 5
-    as_of: str = ""  # the date questions are asked on (YYYY-MM-DD); "" = today (qa eval: the gold date or none)
+    as_of: str = ""  # the date questions are asked on (YYYY-MM-DD), told to the model; "" = none
     near_duplicates: float = 0.7  # word-shingle Jaccard at which a new article is a copy of a stored one; 0 = off
 
     @property
