@@ -15,7 +15,6 @@ Prints counts out of the 60 questions.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import sys
 from pathlib import Path
@@ -28,30 +27,15 @@ sys.path.insert(0, str(REPO))
 
 import retrieval_recall as rr  # noqa: E402
 
-from qa.settings import load_settings, prepare_environment  # noqa: E402
-
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", default=str(REPO.parent.parent / "shared" / "eval" / "realtimeqa-dev"))
-    parser.add_argument("--home", default=str(REPO / "runs" / "realtimeqa-home"))
-    parser.add_argument("--collection", default="")
+    parser = rr.pool_parser(__doc__)
     parser.add_argument("--variants", default="mean,chunk,max,candidates")
     args = parser.parse_args()
-    from qa.ingest import STORE_FORMAT
-
-    settings = load_settings({"home": args.home, "collection": args.collection or f"pool-v{STORE_FORMAT}"})
-    prepare_environment(settings)
+    settings, embedder, store, index = rr.open_pool(args)
     from qa import retrieval
-    from qa.embeddings import make_embedder
-    from qa.ingest import open_index
     from qa.store import Store
 
-    embedder = make_embedder(settings.embedder, settings.threads)
-    store = Store(settings.home, settings.collection, embedder.name, embedder.dimension)
-    if store.chunk_count() == 0:
-        sys.exit(f"collection {settings.collection!r} in {args.home} is empty: run eval/retrieval_recall.py first")
-    index = open_index(store)
     questions = rr.load_questions(Path(args.data))
     chunks = store.chunks()
     ids = [c.id for c in chunks]

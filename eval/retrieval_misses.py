@@ -13,7 +13,6 @@ eval/RESULTS.md records the judgement made on its output. Reads the same store a
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -23,8 +22,6 @@ sys.path.insert(0, str(REPO))
 
 import retrieval_recall as rr  # noqa: E402
 
-from qa.settings import load_settings, prepare_environment  # noqa: E402
-
 
 def around(text: str, gold: str, width: int = 90) -> str:
     at = text.find(gold)
@@ -32,26 +29,12 @@ def around(text: str, gold: str, width: int = 90) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", default=str(REPO.parent.parent / "shared" / "eval" / "realtimeqa-dev"))
-    parser.add_argument("--home", default=str(REPO / "runs" / "realtimeqa-home"))
-    parser.add_argument("--collection", default="")
+    parser = rr.pool_parser(__doc__)
     parser.add_argument("--budget", type=int, default=rr.DEFAULT_BUDGET)
     args = parser.parse_args()
-    from qa.ingest import STORE_FORMAT
-
-    settings = load_settings({"home": args.home, "collection": args.collection or f"pool-v{STORE_FORMAT}"})
-    prepare_environment(settings)
-    from qa.embeddings import make_embedder
-    from qa.ingest import open_index
+    settings, embedder, store, index = rr.open_pool(args)
     from qa.retrieval import retrieve
-    from qa.store import Store
 
-    embedder = make_embedder(settings.embedder, settings.threads)
-    store = Store(settings.home, settings.collection, embedder.name, embedder.dimension)
-    if store.chunk_count() == 0:
-        sys.exit(f"collection {settings.collection!r} in {args.home} is empty: run eval/retrieval_recall.py first")
-    index = open_index(store)
     pool = [(a.article, rr.norm(a.article.text)) for a in store.articles()]
     pool.sort(key=lambda x: x[0].date, reverse=True)
     questions = rr.load_questions(Path(args.data))

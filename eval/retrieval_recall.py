@@ -185,6 +185,32 @@ def run(data: Path, home: Path, collection: str) -> dict:
     }
 
 
+def pool_parser(doc: str) -> argparse.ArgumentParser:
+    """The arguments the scripts reading an already built pool store share: --data, --home, --collection."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--data", default=str(REPO.parent / "shared" / "eval" / "realtimeqa-dev"))
+    parser.add_argument("--home", default=str(REPO / "eval" / "runs" / "realtimeqa-home"))
+    parser.add_argument("--collection", default="")
+    return parser
+
+
+def open_pool(args: argparse.Namespace):
+    """(settings, embedder, store, BM25 index) of the pool store this script built; exits when it is empty."""
+    from qa.ingest import STORE_FORMAT
+
+    settings = load_settings({"home": args.home, "collection": args.collection or f"pool-v{STORE_FORMAT}"})
+    prepare_environment(settings)
+    from qa.embeddings import make_embedder
+    from qa.ingest import open_index
+    from qa.store import Store
+
+    embedder = make_embedder(settings.embedder, settings.threads)
+    store = Store(settings.home, settings.collection, embedder.name, embedder.dimension)
+    if store.chunk_count() == 0:
+        sys.exit(f"collection {settings.collection!r} in {args.home} is empty: run eval/retrieval_recall.py first")
+    return settings, embedder, store, open_index(store)
+
+
 def markdown(result: dict, command: str) -> str:
     t = result["table"]
     lines = [SECTION, "",

@@ -17,7 +17,6 @@ The first row of each trial is today's retrieval, unchanged.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import os
@@ -36,7 +35,6 @@ sys.path.insert(0, str(REPO))
 import retrieval_recall as rr  # noqa: E402
 
 from qa.loaders import normalise_date  # noqa: E402
-from qa.settings import load_settings, prepare_environment  # noqa: E402
 
 RERANK_SITE = REPO / ".rerank-site"
 TIME_WORDS = re.compile(r"\b(this week|recently|recent|latest|this year|today|yesterday|now|new|newly|just|"
@@ -78,26 +76,12 @@ def nanoranker():
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", default=str(REPO.parent.parent / "shared" / "eval" / "realtimeqa-dev"))
-    parser.add_argument("--home", default=str(REPO / "runs" / "realtimeqa-home"))
-    parser.add_argument("--collection", default="")
+    parser = rr.pool_parser(__doc__)
     parser.add_argument("--trials", default="rerank,recency")
     args = parser.parse_args()
-    from qa.ingest import STORE_FORMAT
-
-    settings = load_settings({"home": args.home, "collection": args.collection or f"pool-v{STORE_FORMAT}"})
-    prepare_environment(settings)
+    settings, embedder, store, index = rr.open_pool(args)
     from qa import retrieval
-    from qa.embeddings import make_embedder
-    from qa.ingest import open_index
-    from qa.store import Store
 
-    embedder = make_embedder(settings.embedder, settings.threads)
-    store = Store(settings.home, settings.collection, embedder.name, embedder.dimension)
-    if store.chunk_count() == 0:
-        sys.exit(f"collection {settings.collection!r} in {args.home} is empty: run eval/retrieval_recall.py first")
-    index = open_index(store)
     questions = rr.load_questions(Path(args.data))
     asked_on = {}
     for path in Path(args.data).glob("*_qa.jsonl"):
