@@ -83,26 +83,27 @@ def _library(settings: Settings):
     return embedder, store, open_index(store)
 
 
-def _filters(source: str, since: str, until: str):
-    """--source/--since/--until as retrieval filters; a date that cannot be read is a usage error."""
+def _date_option(name: str, value: str) -> str:
+    """A date flag as an ISO date ("" when not given); one that cannot be read is a usage error."""
     from .loaders import normalise_date
+
+    if value and not normalise_date(value):
+        raise UsageError(f"{name} needs a date like 2024-02-26, not {value!r}.")
+    return normalise_date(value)
+
+
+def _filters(source: str, since: str, until: str):
+    """--source/--since/--until as retrieval filters."""
     from .retrieval import Filters
 
-    for name, value in (("--since", since), ("--until", until)):
-        if value and not normalise_date(value):
-            raise UsageError(f"{name} needs a date like 2024-02-26, not {value!r}.")
-    return Filters(source, normalise_date(since), normalise_date(until))
+    return Filters(source, _date_option("--since", since), _date_option("--until", until))
 
 
 def _as_of(settings: Settings) -> str:
     """The date questions are asked on (`--as-of`, QA_AS_OF), "" when not set: then the model is
     told no date. (Telling it today's date by default was measured on RealTimeQA and gained
     nothing: eval/RESULTS.md.)"""
-    from .loaders import normalise_date
-
-    if settings.as_of and not normalise_date(settings.as_of):
-        raise UsageError(f"--as-of (QA_AS_OF) needs a date like 2024-02-26, not {settings.as_of!r}.")
-    return normalise_date(settings.as_of)
+    return _date_option("--as-of (QA_AS_OF)", settings.as_of)
 
 
 def _fetcher(settings: Settings):

@@ -80,6 +80,12 @@ def date_number(date: str) -> int:
     return int(date.replace("-", "")) if len(date) == 10 else 0
 
 
+def _vector_metadata(article: Article, position: int) -> dict:
+    """What Chroma keeps beside a chunk's vector: its article and the fields dense search filters on."""
+    return {"article_id": article.id, "position": position, "source": article.source,
+            "date": date_number(article.date)}
+
+
 class Store:
     def __init__(self, home: Path, collection: str, embedder_name: str | None = None, dimension: int = 0,
                  chroma_url: str = "", chroma_token: str = ""):
@@ -201,8 +207,7 @@ class Store:
         if ids:
             vectors = np.concatenate([np.asarray(item.chunk_vectors, dtype=np.float32).reshape(len(item.chunks), -1)
                                       for item in items if item.chunks])
-            metadatas = [{"article_id": item.article.id, "position": c.position, "source": item.article.source,
-                          "date": date_number(item.article.date)} for item in items for c in item.chunks]
+            metadatas = [_vector_metadata(item.article, c.position) for item in items for c in item.chunks]
             step = max(1, min(5000, self.client.get_max_batch_size()))
             for b in range(0, len(ids), step):
                 self.collection.upsert(ids=ids[b:b + step], embeddings=vectors[b:b + step].tolist(),
@@ -227,9 +232,7 @@ class Store:
         catalogue last: an interruption leaves the old record, and the next ingest repeats it."""
         rows = self.db.execute("SELECT id, position FROM chunks WHERE article_id=?", (article.id,)).fetchall()
         if self.collection is not None and rows:
-            self.collection.update(ids=[r[0] for r in rows], metadatas=[
-                {"article_id": article.id, "position": r[1], "source": article.source,
-                 "date": date_number(article.date)} for r in rows])
+            self.collection.update(ids=[r[0] for r in rows], metadatas=[_vector_metadata(article, r[1]) for r in rows])
         with self._transaction():
             self.db.execute("UPDATE articles SET title=?, source=?, date=?, url=?, author=?, origin=? WHERE id=?",
                             (article.title, article.source, article.date, article.url, article.author,
