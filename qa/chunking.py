@@ -10,9 +10,45 @@ from .records import Article, Chunk
 from .tokens import encoding
 
 # A sentence ends at . ! ? (optionally followed by a closing quote or bracket) before
-# whitespace, or at a line break (cleaned article text has one paragraph per line).
-# Abbreviations are rare enough in news to accept.
+# whitespace, or at a line break (cleaned article text has one paragraph per line); a full
+# stop that only ends an abbreviation does not end the sentence (`_abbreviation`).
 _SENTENCE_END = re.compile(r"(?<=[.!?][\"'”’)\]])[ \t]+|(?<=[.!?])[ \t]+|\s*\n\s*")
+_WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)\.$")
+_DOTTED = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]$")  # "U.S", "D.C", "a.m" (the last dot is cut off)
+# Titles before a name: never the end of a sentence.
+_TITLES = frozenset("mr mrs ms dr prof sen rep gov gen lt col sgt capt cmdr adm st rev hon mt ft pres "
+                    "supt insp det vs".split())
+# Words abbreviated before a number ("Jan. 6", "No. 1"): not the end when a digit follows.
+_BEFORE_NUMBER = frozenset("no nos vol fig art ch jan feb mar apr jun jul aug sep sept oct nov dec".split())
+# After "U.S." a capitalised word usually goes on ("U.S. Open", "U.S. President") unless it
+# is one that opens sentences.
+_OPENERS = frozenset("the a an it he she they we i you this that these those there here but and or so "
+                     "yet in on at for as if when while after before since his her its their our my "
+                     "some many most more no not now then still also however meanwhile one two what "
+                     "who why how".split())
+
+
+def _abbreviation(text: str, stop: int, resume: int) -> bool:
+    """The full stop at text[stop - 1] (followed by whitespace up to `resume`) ends an
+    abbreviation or an initial, not a sentence."""
+    if text[stop - 1] != "." or resume >= len(text):
+        return False
+    following = text[resume]
+    if following.islower():  # "U.S. officials", "5 p.m. on Monday", "etc. and"
+        return True
+    word = _WORD_BEFORE.search(text, max(0, stop - 24), stop)
+    if not word:
+        return False
+    before = word.group(1)
+    if len(before) == 1 and before.isupper():  # an initial: "Michael J. Fox", "U. S. Open"
+        return True
+    low = before.lower()
+    if (low in _TITLES and (before[0].isupper() or low == "vs")) or (low in _BEFORE_NUMBER and following.isdigit()):
+        return True
+    if _DOTTED.fullmatch(before):
+        next_word = re.match(r"[A-Za-z]+", text[resume:resume + 20])
+        return not next_word or next_word.group(0).lower() not in _OPENERS
+    return False
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -20,6 +56,8 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     start = 0
     for match in _SENTENCE_END.finditer(text):
+        if "\n" not in match.group(0) and _abbreviation(text, match.start(), match.end()):
+            continue
         spans.append((start, match.start()))
         start = match.end()
     spans.append((start, len(text)))

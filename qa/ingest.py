@@ -28,8 +28,9 @@ STATUSES = ("new", "updated", "unchanged", "duplicate", "failed")
 METADATA = ("title", "source", "date", "url", "author")
 
 # Bumped when what ingest stores for the same files changes (2: sentence vectors kept, chunk
-# vectors from them), so cached eval collections built by older code are not reused.
-STORE_FORMAT = 2
+# vectors from them; 3: a full stop after an abbreviation such as "U.S." no longer ends a
+# sentence), so cached eval collections built by older code are not reused.
+STORE_FORMAT = 3
 
 
 @dataclass(frozen=True)

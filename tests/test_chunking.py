@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from qa.chunking import chunk_article, sentence_spans
@@ -163,6 +164,22 @@ def test_sentence_spans_trim_and_split():
     text = 'He said "no." Then left!  Why? (Unclear.)\nNew line without stop\nEnd'
     assert [text[a:b] for a, b in sentence_spans(text)] == [
         'He said "no."', "Then left!", "Why?", "(Unclear.)", "New line without stop", "End"]
+
+
+@pytest.mark.parametrize("text, sentences", [
+    ("Novak Djokovic won the U.S. Open in 2020 [2]. He beat Zverev.",
+     ["Novak Djokovic won the U.S. Open in 2020 [2].", "He beat Zverev."]),
+    ("Officials in the U.S. said so. It rained in the U.S. The game was off.",
+     ["Officials in the U.S. said so.", "It rained in the U.S.", "The game was off."]),
+    ("Mr. Smith met Dr. Jones at 5 p.m. on Jan. 6. They talked.",
+     ["Mr. Smith met Dr. Jones at 5 p.m. on Jan. 6.", "They talked."]),
+    ("Michael J. Fox spoke. Then Sen. Warren did. He said no. Then he left.",
+     ["Michael J. Fox spoke.", "Then Sen. Warren did.", "He said no.", "Then he left."]),
+    ("It was No. 1 in the charts. No. That is wrong.", ["It was No. 1 in the charts.", "No.", "That is wrong."]),
+    ("She moved to Washington, D.C. The city was new to her.", ["She moved to Washington, D.C.", "The city was new to her."]),
+])
+def test_a_full_stop_after_an_abbreviation_or_initial_does_not_end_the_sentence(text, sentences):
+    assert [text[a:b] for a, b in sentence_spans(text)] == sentences
 
 
 # ---- the real tokenizer, offline -------------------------------------------------------------

@@ -20,6 +20,14 @@ def test_split_answer_reads_markers_in_and_after_sentences():
                      ("Done.", (3, 4))]
 
 
+def test_split_answer_keeps_an_abbreviation_inside_its_sentence():
+    # "U.S. Open" used to be cut in two, the marker landing mid-name: "U.S [1]. Open in 2020 [2]"
+    assert split_answer("Novak Djokovic won the men's singles U.S. Open in 2020 [2].") == [
+        ("Novak Djokovic won the men's singles U.S. Open in 2020.", (2,))]
+    assert split_answer("Coco Gauff won the U. S. Open in 2019. [3] Dr. Lee agreed [1].") == [
+        ("Coco Gauff won the U. S. Open in 2019.", (3,)), ("Dr. Lee agreed.", (1,))]
+
+
 def test_citation_to_a_passage_not_given_is_removed(embedder):
     sentences = verify("Workers accepted a 7 per cent pay rise [1][7].", _passages(), embedder)
     assert len(sentences) == 1
