@@ -72,7 +72,7 @@ def main() -> None:
     os.environ["QA_HOME"] = args.home
     from qa.answer import AskOptions, ask
     from qa.embeddings import MiniLMEmbedder
-    from qa.ingest import ingest, open_index
+    from qa.ingest.pipeline import ingest, open_index
     from qa.llm import make_llm
     from qa.settings import load_settings, prepare_environment
     from qa.store import Store

@@ -138,9 +138,9 @@ def main() -> None:
         settings = load_settings({"home": tmp, "threads": args.threads})
         prepare_environment(settings)
         from qa.embeddings import MiniLMEmbedder
-        from qa.ingest import Source, ingest
-        from qa.lexical import LexicalIndex
-        from qa.loaders import Loaded, load_file
+        from qa.ingest.pipeline import Source, ingest
+        from qa.search.bm25 import LexicalIndex
+        from qa.ingest.loaders import Loaded, load_file
         from qa.store import Store
         from qa.tokens import count_tokens
 

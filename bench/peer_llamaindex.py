@@ -5,7 +5,7 @@ prints one JSON line of figures on stdout (everything else goes to stderr):
 
     bench/.peer-venv/bin/python bench/peer_llamaindex.py FILE... [--limit N] [--threads N]
 
-The articles come from qa's own loader (`qa.loaders.load_file`), so the texts are exactly
+The articles come from qa's own loader (`qa.ingest.loaders.load_file`), so the texts are exactly
 the ones qa ingests. Documents carry qa's content id, and exact repeats are dropped before
 the pipeline (qa drops them too; LlamaIndex's docstore only skips a document it already
 holds from an earlier run). The pipeline is the idiomatic one: `IngestionPipeline` with
@@ -72,7 +72,7 @@ def main() -> None:
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
         from qa.embeddings import MiniLMEmbedder
-        from qa.loaders import load_file
+        from qa.ingest.loaders import load_file
         from qa.tokens import encoding
 
         class MiniLM(BaseEmbedding):

@@ -1,4 +1,4 @@
-"""Retrieval latency at scale: qa.retrieval.retrieve() at 10k / 100k / 1M chunks, embedded Chroma and a Chroma server.
+"""Retrieval latency at scale: qa.search.retrieval.retrieve() at 10k / 100k / 1M chunks, embedded Chroma and a Chroma server.
 
     .venv/bin/python bench/retrieval.py [--sizes 10k,100k,1m] [--backends embedded,server]
                                         [--modes dense,bm25,hybrid] [--repeats 3] [--root /tmp/qa-bench-retrieval]
@@ -16,17 +16,17 @@ embedding, the Chroma query (with its count() call) and the BM25 search; "rest" 
 remainder (catalogue reads, fusion, context selection).
 
 How the stores are built (cheaply, but through the real write path): the 436 RealTimeQA dev
-search results are loaded with qa.loaders.load_file, deduplicated by article id, chunked as
+search results are loaded with qa.ingest.loaders.load_file, deduplicated by article id, chunked as
 qa/ingest.py does (sentence_units + chunk_article, 300 / 45 tokens) and their sentences
 embedded ONCE with the real MiniLMEmbedder (vectors cached under ROOT, so reruns skip it).
 Copy 0 is the corpus as is; copy c >= 1 prefixes each article's text with the line
-"[benchmark copy c]", which gives it its own article id (qa.loaders.article_id of the new
+"[benchmark copy c]", which gives it its own article id (qa.ingest.loaders.article_id of the new
 text) and chunk ids; its sentence and chunk spans are the originals shifted past that line
 (the chunk texts are the originals). Each copy's sentence vectors get Gaussian noise
 (sigma 0.005 per dimension, cosine ~0.995 to the original) and are renormalised; chunk
 vectors come from them through qa.chunking.chunk_vectors, as in ingest. Copies are written
 with Store.add_many (one call per copy) until the store holds at least SIZE chunks (the last
-copy is cut at an article boundary), then the BM25 index is built with qa.ingest.open_index.
+copy is cut at an article boundary), then the BM25 index is built with qa.ingest.pipeline.open_index.
 Stores live in ROOT/<size> and are reused while their recipe is unchanged; build times and
 sizes on disk are kept in ROOT/<size>/build.json and reported.
 
@@ -108,8 +108,8 @@ def du_mb(path: Path) -> float:
 def load_base(data: Path):
     """Distinct articles of the dev pool, chunked as qa/ingest.py does: [(article, key, chunks, spans)]."""
     from qa.chunking import SENTENCE_TOKENS, chunk_article, sentence_units
-    from qa.ingest import identity_key
-    from qa.loaders import load_file
+    from qa.ingest.pipeline import identity_key
+    from qa.ingest.loaders import load_file
 
     files = sorted(data.glob("*_gcs.jsonl"))
     if not files:
@@ -160,8 +160,8 @@ def build(label: str, root: Path, data: Path, bm25: bool) -> dict:
 
     from qa.chunking import chunk_vectors
     from qa.embeddings import MINILM
-    from qa.ingest import open_index
-    from qa.loaders import article_id
+    from qa.ingest.pipeline import open_index
+    from qa.ingest.loaders import article_id
     from qa.records import Chunk
     from qa.store import NewArticle, Store
 
@@ -274,7 +274,7 @@ class Stopwatch:
 
 def open_for_query(label: str, root: Path, url: str):
     from qa.embeddings import MINILM, MiniLMEmbedder
-    from qa.lexical import LexicalIndex
+    from qa.search.bm25 import LexicalIndex
     from qa.store import Store
 
     home = root / label
@@ -288,7 +288,7 @@ def open_for_query(label: str, root: Path, url: str):
 
 
 def measure(label: str, backend: str, url: str, root: Path, data: Path, modes: list[str], repeats: int) -> dict:
-    from qa.retrieval import retrieve
+    from qa.search.retrieval import retrieve
     from qa.tokens import count_tokens
 
     store, index, embedder, open_s = open_for_query(label, root, url)
@@ -347,7 +347,7 @@ def profile(label: str, root: Path, data: Path) -> None:
     import cProfile
     import pstats
 
-    from qa.retrieval import retrieve
+    from qa.search.retrieval import retrieve
 
     store, index, embedder, _ = open_for_query(label, root, "")
     questions = load_questions(data)

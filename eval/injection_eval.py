@@ -30,7 +30,7 @@ def main() -> int:
 
     from qa.answer import ask
     from qa.embeddings import MiniLMEmbedder
-    from qa.ingest import ingest, open_index
+    from qa.ingest.pipeline import ingest, open_index
     from qa.llm import make_llm
     from qa.settings import load_settings, prepare_environment
     from qa.store import Store

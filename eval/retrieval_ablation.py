@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--variants", default="mean,chunk,max,candidates")
     args = parser.parse_args()
     settings, embedder, store, index = rr.open_pool(args)
-    from qa import retrieval
+    from qa.search import retrieval
     from qa.store import Store
 
     questions = rr.load_questions(Path(args.data))

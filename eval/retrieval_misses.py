@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=rr.DEFAULT_BUDGET)
     args = parser.parse_args()
     settings, embedder, store, index = rr.open_pool(args)
-    from qa.retrieval import retrieve
+    from qa.search.retrieval import retrieve
 
     pool = [(a.article, rr.norm(a.article.text)) for a in store.articles()]
     pool.sort(key=lambda x: x[0].date, reverse=True)

@@ -121,8 +121,8 @@ def run(data: Path, home: Path, collection: str) -> dict:
     settings = load_settings({"home": str(home), "collection": collection})
     prepare_environment(settings)
     from qa.embeddings import make_embedder
-    from qa.ingest import ingest, open_index
-    from qa.retrieval import retrieve
+    from qa.ingest.pipeline import ingest, open_index
+    from qa.search.retrieval import retrieve
     from qa.store import Store
     from qa.tokens import count_tokens
 
@@ -196,12 +196,12 @@ def pool_parser(doc: str) -> argparse.ArgumentParser:
 
 def open_pool(args: argparse.Namespace):
     """(settings, embedder, store, BM25 index) of the pool store this script built; exits when it is empty."""
-    from qa.ingest import STORE_FORMAT
+    from qa.ingest.pipeline import STORE_FORMAT
 
     settings = load_settings({"home": args.home, "collection": args.collection or f"pool-v{STORE_FORMAT}"})
     prepare_environment(settings)
     from qa.embeddings import make_embedder
-    from qa.ingest import open_index
+    from qa.ingest.pipeline import open_index
     from qa.store import Store
 
     embedder = make_embedder(settings.embedder, settings.threads)
@@ -267,7 +267,7 @@ def main() -> None:
     parser.add_argument("--write", action="store_true",
                         help="update eval/RESULTS.md and bench/results/retrieval_recall.json")
     args = parser.parse_args()
-    from qa.ingest import STORE_FORMAT
+    from qa.ingest.pipeline import STORE_FORMAT
 
     result = run(Path(args.data), Path(args.home), args.collection or f"pool-v{STORE_FORMAT}")
     print(f"ceiling {result['ceiling']:.3f} (own search results {result['ceiling_own_results']:.3f}; "

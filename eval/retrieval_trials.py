@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))
 
 import retrieval_recall as rr  # noqa: E402
 
-from qa.loaders import normalise_date  # noqa: E402
+from qa.ingest.loaders import normalise_date  # noqa: E402
 
 RERANK_SITE = REPO / ".rerank-site"
 TIME_WORDS = re.compile(r"\b(this week|recently|recent|latest|this year|today|yesterday|now|new|newly|just|"
@@ -80,7 +80,7 @@ def main() -> None:
     parser.add_argument("--trials", default="rerank,recency")
     args = parser.parse_args()
     settings, embedder, store, index = rr.open_pool(args)
-    from qa import retrieval
+    from qa.search import retrieval
 
     questions = rr.load_questions(Path(args.data))
     asked_on = {}

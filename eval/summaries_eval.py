@@ -11,7 +11,7 @@ copied into the repository). Each article is summarised once by `qa.summarise` (
 needed: the article text is summarised as given), as one paragraph of about the writers'
 average length. ROUGE F-measures (qa/metrics.py, no stemming) are averaged over an article's
 writer summaries, then over articles, with seeded bootstrap 95% intervals. Support rate: the
-share of summary sentences that `qa.citations.verify` found supported by the passages they
+share of summary sentences that `qa.verify.verify` found supported by the passages they
 cite (an extractive sentence is a quote of its passage). Every row carries the hash of the
 settings, prompts and summariser code that produced it.
 """
@@ -45,7 +45,7 @@ def load(path: Path) -> list[tuple[str, str, list[str]]]:
 
 def table(rows: list[dict], name: str) -> None:
     """The results as a Markdown table row (with its header)."""
-    from qa.metrics import bootstrap
+    from qa.eval.metrics import bootstrap
 
     def ci(key: str) -> str:
         mean, low, high = bootstrap([r[key] for r in rows])
@@ -63,7 +63,7 @@ def table(rows: list[dict], name: str) -> None:
 
 def compare(base_path: Path, other_path: Path) -> int:
     """OTHER minus BASE per metric over the articles both runs have, with paired bootstrap intervals."""
-    from qa.metrics import paired_bootstrap
+    from qa.eval.metrics import paired_bootstrap
 
     def rows(path: Path) -> dict[str, dict]:
         return {r["article_id"]: r for r in map(json.loads, path.read_text().splitlines())}
@@ -105,8 +105,8 @@ def main() -> int:
         table([json.loads(line) for line in args.report.read_text().splitlines()], args.report.stem)
         return 0
 
-    from qa.loaders import clean_text
-    from qa.metrics import bootstrap, rouge_l, rouge_n  # ROUGE from the shared metrics module
+    from qa.ingest.loaders import clean_text
+    from qa.eval.metrics import bootstrap, rouge_l, rouge_n  # ROUGE from the shared metrics module
     from qa.prompts import prompts_hash
     from qa.records import Article
     from qa.settings import load_settings, prepare_environment

@@ -11,13 +11,13 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .chunking import sentence_spans
-from .citations import is_refusal, key_terms_missing, render, verify
+from .verify import is_refusal, key_terms_missing, render, verify
 from .embeddings import Embedder
-from .lexical import LexicalIndex, terms
+from .search.bm25 import LexicalIndex, terms
 from .llm import LLM, Extractive, Messages
 from .prompts import REFUSAL, neutralise, render as render_prompt
 from .records import Answer, Passage, Sentence, Timings
-from .retrieval import Filters, retrieve
+from .search.retrieval import Filters, retrieve
 from .store import Store
 
 EXTRACTIVE_THRESHOLD = 0.45  # below this, the best sentence does not answer the question

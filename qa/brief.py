@@ -17,13 +17,13 @@ import numpy as np
 
 from .answer import format_passages
 from .chunking import sentence_spans
-from .citations import render
+from .verify import render
 from .embeddings import Embedder
-from .lexical import LexicalIndex
+from .search.bm25 import LexicalIndex
 from .llm import LLM, Extractive, Messages
 from .prompts import render as render_prompt
 from .records import Article, Passage, Sentence, Timings
-from .retrieval import Filters, search, select_context
+from .search.retrieval import Filters, search, select_context
 from .store import Store
 from .summarise import (Item, Progress, _units, bullet_text, cached, clean_line, generate, note_lines,
                         ranked_sentences, renumbered, to_global, verify_items)

@@ -61,7 +61,7 @@ def stack_checks(settings: Settings) -> list[Check]:
     checks.append(_run("local engine (xllamacpp)", "xllamacpp", engine))
 
     def model() -> str:
-        from .local_model import QWEN
+        from .llm.local import QWEN
 
         target = settings.models_dir / QWEN.file
         if target.is_file():

@@ -21,7 +21,7 @@ import numpy as np
 
 from .answer import format_passages
 from .chunking import sentence_spans
-from .citations import render, verify
+from .verify import render, verify
 from .embeddings import Embedder
 from .errors import UsageError
 from .llm import LLM, Extractive, Messages

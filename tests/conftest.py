@@ -68,7 +68,7 @@ def make_store(home):
 
 @pytest.fixture
 def index_for(home):
-    from qa.lexical import LexicalIndex
+    from qa.search.bm25 import LexicalIndex
 
     def _make(store):
         return LexicalIndex(home / "bm25" / store.name)

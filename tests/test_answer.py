@@ -3,10 +3,10 @@
 import pytest
 
 from qa.answer import AskOptions, answer, ask
-from qa.ingest import ingest, open_index
+from qa.ingest.pipeline import ingest, open_index
 from qa.llm import Extractive, FakeLLM
 from qa.prompts import REFUSAL
-from qa.retrieval import Filters, retrieve
+from qa.search.retrieval import Filters, retrieve
 
 STRIKE = "What pay rise did Korvane's Brakemoor workers accept to end their strike?"
 

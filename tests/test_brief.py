@@ -12,12 +12,12 @@ from typer.testing import CliRunner
 from qa.brief import BriefOptions, brief, find_articles, parse_sections
 from qa.chunking import sentence_spans
 from qa.cli import app
-from qa.ingest import ingest, open_index
-from qa.lexical import LexicalIndex
+from qa.ingest.pipeline import ingest, open_index
+from qa.search.bm25 import LexicalIndex
 from qa.llm import Extractive, FakeLLM
-from qa.retrieval import Filters
+from qa.search.retrieval import Filters
 from qa.store import Store
-from qa.summarise_cli import briefing_markdown
+from qa.cli.summarise import briefing_markdown
 
 SAMPLE = Path(__file__).resolve().parent.parent / "eval" / "sample" / "articles"
 TRAM = "Riverside tram line cost"

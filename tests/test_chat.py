@@ -13,10 +13,10 @@ from qa.chat import (Command, Session, ask_turn, clean_rewrite, describe_filters
                      load_last_session, new_session, open_passage, parse_command, parse_filters, rewrite_messages,
                      rule_rewrite, save_session, save_transcript, sessions_dir, transcript_markdown)
 from qa.errors import QAError, UsageError
-from qa.ingest import ingest, open_index
+from qa.ingest.pipeline import ingest, open_index
 from qa.llm import Extractive, FakeLLM
 from qa.prompts import REFUSAL
-from qa.retrieval import Filters
+from qa.search.retrieval import Filters
 
 SAMPLE = Path(__file__).resolve().parent.parent / "eval" / "sample" / "articles"
 STRIKE = "What pay rise did Korvane's Brakemoor workers accept to end their strike?"
@@ -26,7 +26,7 @@ FOLLOW_UP = "How long did it last?"  # means nothing without the question before
 @pytest.fixture(scope="module")
 def library(tmp_path_factory, embedder):
     """The twelve sample articles, ingested once for the module into their own data directory."""
-    from qa.lexical import LexicalIndex
+    from qa.search.bm25 import LexicalIndex
     from qa.store import Store
 
     home = tmp_path_factory.mktemp("chat-library")

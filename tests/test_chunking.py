@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from qa.chunking import chunk_article, sentence_spans
-from qa.loaders import article_id, clean_text
+from qa.ingest.loaders import article_id, clean_text
 from qa.records import Article
 from qa.tokens import count_tokens, encoding, seed_encodings
 

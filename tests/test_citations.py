@@ -1,6 +1,6 @@
 """Citation verification: the model proposes [n], the code checks every one."""
 
-from qa.citations import is_refusal, numbers_match, render, split_answer, verify
+from qa.verify import is_refusal, numbers_match, render, split_answer, verify
 from qa.prompts import REFUSAL
 from qa.records import Passage
 

@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from qa.cli import app
-from qa.lexical import LexicalIndex
+from qa.search.bm25 import LexicalIndex
 
 QA = Path(sys.executable).parent / "qa"
 STATUSES = ["new", "updated", "unchanged", "duplicate", "failed"]
@@ -390,12 +390,12 @@ def test_doctor_check_passes_on_a_new_empty_store(cli):
 
 
 def test_an_unexpected_failure_is_one_line_not_a_traceback(cli, tmp_path, monkeypatch):
-    import qa.ingest
+    import qa.ingest.pipeline
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(qa.ingest, "ingest", broken)
+    monkeypatch.setattr(qa.ingest.pipeline, "ingest", broken)
     (tmp_path / "a.txt").write_text("Some article text that is long enough to ingest.")
     result = cli("ingest", tmp_path / "a.txt")
     assert result.exit_code == 1

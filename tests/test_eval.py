@@ -10,9 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from qa.cli import app
-from qa.eval_adapters import load_set
-from qa.eval_runs import CachedLLM, RunDir, compare
-from qa.evaluate import TIMING, Corpora, EvalItem, EvalSet, evaluate
+from qa.eval.adapters import load_set
+from qa.eval.runs import CachedLLM, RunDir, compare
+from qa.eval.evaluate import TIMING, Corpora, EvalItem, EvalSet, evaluate
 from qa.llm import Extractive, FakeLLM
 from qa.prompts import REFUSAL
 
@@ -201,7 +201,7 @@ def test_cli_usage_errors_are_one_line(qa, tmp_path):
 
 def test_html_report_has_charts_and_flips(tmp_path):
     pytest.importorskip("matplotlib")
-    from qa.eval_report import write_html
+    from qa.eval.report import write_html
 
     def make(name: str, mcs: list[float]) -> RunDir:
         run_dir = RunDir.create(tmp_path, name, {"llm": name})
@@ -218,7 +218,7 @@ def test_html_report_has_charts_and_flips(tmp_path):
 
 
 def test_summary_items_are_scored_with_rouge_against_the_best_reference(tmp_path, stores, embedder):
-    from qa.evaluate import summary_scores
+    from qa.eval.evaluate import summary_scores
 
     scores = summary_scores("the cat sat on the mat", "a dog barked\n\nthe cat sat on the mat")
     assert scores["rouge1"] == scores["rouge2"] == scores["rougeL"] == 1.0 and scores["summary_words"] == 6

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from qa.errors import QAError, UsageError
-from qa.eval_adapters import load_set, rgb_documents
+from qa.eval.adapters import load_set, rgb_documents
 
 SECRET = "ZZSECRETEVIDENCE"  # in `evidence` and `question_url`: must never reach the system
 

@@ -13,8 +13,8 @@ from local_web import STORY, article_html, site  # noqa: F401 (site is a fixture
 from qa.cli import app
 from qa.doctor import store_checks
 from qa.errors import QAError
-from qa.feeds import FeedList, add_feed, parse_feed, remove_feed, update_feeds
-from qa.fetch import FetchError, FetchLimits, Fetcher
+from qa.ingest.feeds import FeedList, add_feed, parse_feed, remove_feed, update_feeds
+from qa.ingest.fetch import FetchError, FetchLimits, Fetcher
 
 LONG = " ".join(f"Paragraph {n} of the council report says the tram budget rose by {n} million euros "
                 f"because steel prices climbed and the tunnel section was redesigned twice." for n in range(12))
@@ -213,7 +213,7 @@ def test_a_page_that_links_its_feed_is_followed_by_that_feed(site, env):
 
 def test_the_feed_list_is_written_whole(env, home):
     _, _, feeds, _, _ = env
-    from qa.feeds import Feed
+    from qa.ingest.feeds import Feed
 
     feeds.save([Feed(url="https://a.test/feed", entries={"k": "f"})])
     assert json.loads(feeds.path.read_text())["feeds"][0]["entries"] == {"k": "f"}

@@ -15,9 +15,9 @@ from local_web import STORY, article_html, closed_port_url, make_pdf, site  # no
 from qa import __version__
 from qa.cli import app
 from qa.doctor import store_checks
-from qa.fetch import FetchLimits, Fetcher, Page, canonical_url, date_from_url, load_page, load_url
-from qa.ingest import ingest
-from qa.loaders import load_file, load_pdf
+from qa.ingest.fetch import FetchLimits, Fetcher, Page, canonical_url, date_from_url, load_page, load_url
+from qa.ingest.pipeline import ingest
+from qa.ingest.loaders import load_file, load_pdf
 
 PDF_LINES = textwrap.wrap(STORY, 80)
 
@@ -154,7 +154,7 @@ def test_unreadable_pdfs_are_one_line_each(tmp_path):
 @hsettings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.binary(max_size=3000))
 def test_random_bytes_never_crash_the_pdf_loader(data):
-    from qa.loaders import load_one
+    from qa.ingest.loaders import load_one
 
     loaded = load_one(load_pdf, b"%PDF-1.4\n" + data, "x.pdf", origin="x.pdf")
     assert loaded.articles or (len(loaded.problems) == 1 and "\n" not in loaded.problems[0].reason)

@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from qa.chunking import chunk_article
-from qa.loaders import load_file, make_article
+from qa.ingest.loaders import load_file, make_article
 
 SUFFIXES = [".txt", ".md", ".html", ".json", ".jsonl"]
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

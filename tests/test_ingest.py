@@ -11,8 +11,8 @@ import pytest
 from qa.doctor import store_checks
 from qa.embeddings import FakeEmbedder
 from qa.errors import QAError
-from qa.ingest import identity_key, ingest, open_index
-from qa.loaders import make_article
+from qa.ingest.pipeline import identity_key, ingest, open_index
+from qa.ingest.loaders import make_article
 
 WORDS = ("council budget tram harbour strike union vote drought rain farmers minister bridge port engineers "
          "cost delay reported Tuesday million euros workers said plan city region water prices rose").split()
@@ -103,7 +103,7 @@ def test_whitespace_and_case_edits_keep_the_article_unchanged(env, tmp_path):
 
 
 def test_corrected_title_and_date_are_rewritten_without_re_embedding(env, tmp_path):
-    from qa.retrieval import Filters
+    from qa.search.retrieval import Filters
 
     (path,) = news(tmp_path / "in", 1)
     env.run(path)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.loaders import (LoadProblem, article_id, expand_paths, load_file, make_article, normalise_date,
+from qa.ingest.loaders import (LoadProblem, article_id, expand_paths, load_file, make_article, normalise_date,
                         source_from_url)
 
 BODY = ("The harbour authority approved a new ferry terminal on Tuesday. "
@@ -358,13 +358,13 @@ SYSTEM_PYTHON = "/usr/bin/python3"  # the venv's interpreter may live where `nob
                     reason="needs root (to drop to another user) and a system python3")
 def test_unreadable_file_as_an_unprivileged_user():
     # Tests run as root, for whom chmod 000 blocks nothing: read it as `nobody` instead.
-    # qa.loaders needs only the standard library, so a system python can import it.
+    # qa.ingest.loaders needs only the standard library, so a system python can import it.
     folder = Path(tempfile.mkdtemp(prefix="qa-perm-"))  # tmp_path's parents are closed to `nobody`
     path = folder / "secret.txt"
     try:
         folder.chmod(0o755)
         write(path, BODY).chmod(0)
-        code = ("import sys, json; from pathlib import Path; from qa.loaders import load_file; "
+        code = ("import sys, json; from pathlib import Path; from qa.ingest.loaders import load_file; "
                 "l = load_file(Path(sys.argv[1])); "
                 "print(json.dumps([len(l.articles), [p.reason for p in l.problems]]))")
         repo = str(Path(__file__).resolve().parent.parent)

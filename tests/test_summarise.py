@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from qa.chunking import sentence_spans
-from qa.citations import render
+from qa.verify import render
 from qa.errors import UsageError
-from qa.ingest import ingest
+from qa.ingest.pipeline import ingest
 from qa.llm import Extractive, FakeLLM
-from qa.lexical import LexicalIndex
-from qa.loaders import load_file
+from qa.search.bm25 import LexicalIndex
+from qa.ingest.loaders import load_file
 from qa.summarise import (SummaryOptions, article_passages, find_article, parse_lines, split_parts, summarise,
                           trim)
 from qa.records import Sentence

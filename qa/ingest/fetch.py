@@ -17,8 +17,8 @@ from urllib.parse import urldefrag, urljoin, urlparse
 
 import httpx
 
-from . import __version__
-from .errors import QAError
+from .. import __version__
+from ..errors import QAError
 from .loaders import Loaded, LoadProblem, load_html, load_one, load_pdf, load_plain, normalise_date, source_from_url
 
 USER_AGENT = f"qa/{__version__}"

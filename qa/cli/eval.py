@@ -14,8 +14,8 @@ import typer
 from rich.table import Table
 from typer.core import TyperGroup
 
-from .cli import _as_of, _embedder, _llm, _store, app, err, out, reported
-from .errors import QAError, UsageError
+from . import _as_of, _embedder, _llm, _store, app, err, out, reported
+from ..errors import QAError, UsageError
 
 
 class _RunByDefault(TyperGroup):
@@ -33,7 +33,7 @@ app.add_typer(eval_app, name="eval")
 
 
 def summary_table(summary: dict) -> Table:
-    from .evaluate import LABELS
+    from ..eval.evaluate import LABELS
 
     table = Table(title=f"qa eval · {summary['name']}", show_edge=False, title_justify="left")
     for name, justify in (("metric", "left"), ("value", "right"), ("95% interval", "right"), ("n", "right")):
@@ -75,12 +75,12 @@ def run(
     """Run the pipeline over a gold set; write eval/runs/<time>-<name>/ and print the metrics."""
     from dataclasses import asdict
 
-    from .answer import AskOptions
-    from .eval_adapters import load_set
-    from .eval_runs import CachedLLM, RunDir, used_prompts_hash
-    from .evaluate import Corpora, EvalOptions, evaluate
-    from .ingest import open_index
-    from .llm import Extractive
+    from ..answer import AskOptions
+    from ..eval.adapters import load_set
+    from ..eval.runs import CachedLLM, RunDir, used_prompts_hash
+    from ..eval.evaluate import Corpora, EvalOptions, evaluate
+    from ..ingest.pipeline import open_index
+    from ..llm import Extractive
 
     with reported():
         if retrieval not in ("hybrid", "dense", "bm25"):
@@ -120,7 +120,7 @@ def run(
         if resume and rundir is None:
             err.print(f"[yellow]No earlier run named {run_name!r} in {runs}: starting a new one.[/yellow]")
         if rundir is not None:
-            from .eval_runs import changed_settings, settings_hash
+            from ..eval.runs import changed_settings, settings_hash
 
             if settings_hash(described) != rundir.settings["hash"]:
                 diff = changed_settings(rundir.settings, described)
@@ -186,13 +186,13 @@ def compare_runs(
     seed: int = typer.Option(0, "--seed", help="Seed for the paired bootstrap."),
 ) -> None:
     """Per-metric deltas (B - A) with 95% intervals over the shared items, and the items that flipped."""
-    from .eval_runs import RunDir, compare
-    from .evaluate import LABELS
+    from ..eval.runs import RunDir, compare
+    from ..eval.evaluate import LABELS
 
     with reported():
         result = compare(RunDir.open(a), RunDir.open(b), seed=seed)
         if html:
-            from .eval_report import write_html
+            from ..eval.report import write_html
 
             write_html(result, RunDir.open(a), RunDir.open(b), html)
         if as_json:

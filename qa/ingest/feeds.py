@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Iterator
 from urllib.parse import quote, urljoin
 
-from .errors import QAError, UsageError
+from ..errors import QAError, UsageError
 from .fetch import ARTICLE_TYPES, FEED_TYPES, FetchError, Fetcher, date_from_url, is_url, load_page
-from .ingest import IngestReport, Source, ingest
+from .pipeline import IngestReport, Source, ingest
 from .loaders import Loaded, LoadProblem, make_article, normalise_date, source_from_url
 
 FULL_TEXT_WORDS = 150  # an entry's own content this long is taken as the article; shorter is a teaser

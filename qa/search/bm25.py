@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .records import Chunk
+from ..records import Chunk
 
 STOPWORDS = frozenset("""
 a about above after again against all am an and any are as at be because been before being below between both

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Iterator, Protocol
 
-from .errors import QAError
+from ..errors import QAError
 
 Messages = list[dict[str, str]]
 
@@ -155,7 +155,7 @@ _LOCAL: dict[str, OpenAIChat] = {}
 
 def local_llm(model: str, models_dir, threads: int = 0, timeout: float = 300.0, on_progress=None) -> OpenAIChat:
     """The in-process model, loaded once per process and then reused."""
-    from .local_model import MODELS, LocalServer, ensure_model
+    from .local import MODELS, LocalServer, ensure_model
 
     if model not in _LOCAL:
         spec = MODELS.get(model)

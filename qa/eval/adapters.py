@@ -24,9 +24,9 @@ import random
 from pathlib import Path
 from typing import Any, Iterable
 
-from .errors import QAError, UsageError
+from ..errors import QAError, UsageError
 from .evaluate import EvalItem, EvalSet
-from .loaders import make_article, normalise_date
+from ..ingest.loaders import make_article, normalise_date
 
 FORMATS = ("gold", "realtimeqa", "rgb", "squad", "summaries")
 MODES = {"gold": ("pool",), "realtimeqa": ("pool", "own"), "rgb": ("noise", "rejection", "counterfactual"),
@@ -123,7 +123,7 @@ def load_gold(path: Path, corpus: list[str]) -> EvalSet:
         raise QAError(f"{path} holds no questions.")
     corpora: dict[str, list[Path]] = {}
     if corpus:
-        from .loaders import expand_paths
+        from ..ingest.loaders import expand_paths
 
         files, problems = expand_paths(corpus)
         if problems:
@@ -279,7 +279,7 @@ def load_summaries(path: Path, workspace: Path, corpus: list[str]) -> EvalSet:
                                   summary=str(row["summary"])))
         corpora = {}
         if corpus:
-            from .loaders import expand_paths
+            from ..ingest.loaders import expand_paths
 
             corpora[""] = expand_paths(corpus)[0]
     return EvalSet(path.stem, "summaries", items, corpora, {}, _hash(path.read_bytes().decode("utf-8", "replace")))

@@ -10,8 +10,8 @@ import html
 import io
 from pathlib import Path
 
-from .errors import QAError
-from .eval_runs import RunDir
+from ..errors import QAError
+from .runs import RunDir
 from .evaluate import LABELS
 
 _STYLE = """body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}

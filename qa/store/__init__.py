@@ -19,8 +19,8 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from .errors import QAError
-from .records import Article, Chunk
+from ..errors import QAError
+from ..records import Article, Chunk
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (

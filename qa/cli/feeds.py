@@ -14,15 +14,15 @@ from rich.table import Table
 from rich.text import Text
 
 from . import views
-from .cli import _embedder, _fetcher, _store, app, err, out, reported
-from .settings import Settings
+from . import _embedder, _fetcher, _store, app, err, out, reported
+from ..settings import Settings
 
 feeds_app = typer.Typer(help="Follow RSS and Atom feeds: add, list, remove, update.", no_args_is_help=True)
 app.add_typer(feeds_app, name="feeds")
 
 
 def _feed_list(settings: Settings):
-    from .feeds import FeedList
+    from ..ingest.feeds import FeedList
 
     return FeedList(settings.home, settings.collection)
 
@@ -30,7 +30,7 @@ def _feed_list(settings: Settings):
 @feeds_app.command("add")
 def add(ctx: typer.Context, url: str = typer.Argument(..., help="The feed's URL (or a page that links to its feed).")) -> None:
     """Follow a feed; `qa feeds update` then ingests its entries."""
-    from .feeds import add_feed
+    from ..ingest.feeds import add_feed
 
     with reported():
         settings = ctx.obj.settings()
@@ -63,7 +63,7 @@ def list_feeds(ctx: typer.Context, as_json: bool = typer.Option(False, "--json",
 @feeds_app.command("remove")
 def remove(ctx: typer.Context, url: str = typer.Argument(..., help="The feed's URL, as `qa feeds list` shows it.")) -> None:
     """Stop following a feed (its articles stay; `qa remove` deletes articles)."""
-    from .feeds import remove_feed
+    from ..ingest.feeds import remove_feed
 
     with reported():
         feed = remove_feed(_feed_list(ctx.obj.settings()), url)
@@ -73,8 +73,8 @@ def remove(ctx: typer.Context, url: str = typer.Argument(..., help="The feed's U
 @feeds_app.command("update")
 def update(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print the report as JSON.")) -> None:
     """Fetch every feed and ingest its new or changed entries; unchanged feeds and entries are not fetched again."""
-    from .feeds import update_feeds
-    from .lexical import LexicalIndex
+    from ..ingest.feeds import update_feeds
+    from ..search.bm25 import LexicalIndex
 
     with reported():
         settings = ctx.obj.settings()

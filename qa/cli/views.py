@@ -11,10 +11,10 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from .doctor import Check
-from .ingest import STATUSES, IngestReport
-from .records import Answer, Passage
-from .store import StoredArticle
+from ..doctor import Check
+from ..ingest.pipeline import STATUSES, IngestReport
+from ..records import Answer, Passage
+from ..store import StoredArticle
 
 
 def ingest_summary(report: IngestReport) -> Table:

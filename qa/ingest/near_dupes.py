@@ -14,7 +14,7 @@ from typing import Iterable
 
 import numpy as np
 
-from .store import Store
+from ..store import Store
 
 NUM_PERM = 128
 SHINGLE_WORDS = 5

@@ -20,11 +20,12 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from . import __version__, metrics
-from .errors import QAError
+from .. import __version__
+from . import metrics
+from ..errors import QAError
 from .evaluate import LABELS, TIMING, aggregate
-from .llm import LLM, Messages, Usage
-from .prompts import prompts_hash
+from ..llm import LLM, Messages, Usage
+from ..prompts import prompts_hash
 
 
 class CachedLLM:
@@ -96,7 +97,7 @@ ANSWER_PROMPTS = ("answer_system", "answer_user", "passage", "today", "short_use
 def used_prompts_hash(summaries: bool = False) -> str:
     """A hash of the prompt files an eval run uses (answers, follow-ups; summaries when asked),
     so that editing an unrelated prompt (chat, briefs) does not block `--resume`."""
-    from . import prompts
+    from .. import prompts
 
     names = list(ANSWER_PROMPTS)
     if summaries:

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .chunking import article_sentences
-from .embeddings import Embedder
-from .lexical import LexicalIndex, terms
-from .records import Hit, Passage
-from .store import Store, date_number
-from .tokens import count_tokens
+from ..chunking import article_sentences
+from ..embeddings import Embedder
+from .bm25 import LexicalIndex, terms
+from ..records import Hit, Passage
+from ..store import Store, date_number
+from ..tokens import count_tokens
 
 RRF_K = 60
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .errors import QAError
+from ..errors import QAError
 
 
 @dataclass(frozen=True)

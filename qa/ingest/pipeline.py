@@ -12,13 +12,13 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from .chunking import chunk_article, chunk_vectors, sentence_units
-from .embeddings import Embedder
-from .lexical import LexicalIndex
+from ..chunking import chunk_article, chunk_vectors, sentence_units
+from ..embeddings import Embedder
+from ..search.bm25 import LexicalIndex
 from .loaders import Loaded, LoadProblem, expand_paths, load_file
 from .near_dupes import NearDuplicates
-from .records import Article, Chunk
-from .store import NewArticle, Store
+from ..records import Article, Chunk
+from ..store import NewArticle, Store
 
 if TYPE_CHECKING:
     from .fetch import Fetcher

@@ -21,19 +21,19 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from . import metrics
-from .answer import AskOptions, answer, build_messages
-from .chunking import sentence_spans
-from .citations import is_refusal, split_answer
-from .embeddings import Embedder
-from .errors import QAError
-from .ingest import STORE_FORMAT, ingest, open_index
-from .lexical import LexicalIndex, terms
-from .llm import LLM, Extractive, Messages
-from .prompts import REFUSAL, render as render_prompt
-from .records import Answer, Passage
-from .retrieval import retrieve
-from .store import Store
-from .tokens import count_tokens
+from ..answer import AskOptions, answer, build_messages
+from ..chunking import sentence_spans
+from ..verify import is_refusal, split_answer
+from ..embeddings import Embedder
+from ..errors import QAError
+from ..ingest.pipeline import STORE_FORMAT, ingest, open_index
+from ..search.bm25 import LexicalIndex, terms
+from ..llm import LLM, Extractive, Messages
+from ..prompts import REFUSAL, render as render_prompt
+from ..records import Answer, Passage
+from ..search.retrieval import retrieve
+from ..store import Store
+from ..tokens import count_tokens
 
 HIT_K = 5
 
@@ -341,7 +341,7 @@ def summary_scores(text: str, references: str) -> dict[str, float]:
 def run_summary_item(item: EvalItem, *, corpora: "Corpora", embedder: Embedder, llm: LLM,
                      options: EvalOptions) -> dict:
     """Summarise the item's article (qa/summarise.py) and score it against the references."""
-    from .summarise import SummaryOptions, summarise
+    from ..summarise import SummaryOptions, summarise
 
     t0 = time.perf_counter()
     hits_before = getattr(llm, "hits", 0)

@@ -17,9 +17,10 @@ from rich.console import Console
 from rich.live import Live
 from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from . import __version__, views
-from .errors import QAError, UsageError
-from .settings import Settings, load_settings, prepare_environment
+from .. import __version__
+from . import views
+from ..errors import QAError, UsageError
+from ..settings import Settings, load_settings, prepare_environment
 
 app = typer.Typer(help="Ask cited questions of your news articles, offline.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False, rich_markup_mode="rich")
@@ -59,13 +60,13 @@ def reported() -> Iterator[None]:
 
 
 def _embedder(settings: Settings):
-    from .embeddings import make_embedder
+    from ..embeddings import make_embedder
 
     return make_embedder(settings.embedder, settings.threads)
 
 
 def _store(settings: Settings, embedder=None):
-    from .store import Store
+    from ..store import Store
 
     return Store(settings.home, settings.collection, embedder.name if embedder else None,
                  embedder.dimension if embedder else 0, chroma_url=settings.chroma_url,
@@ -74,7 +75,7 @@ def _store(settings: Settings, embedder=None):
 
 def _library(settings: Settings):
     """(embedder, store, BM25 index) for reading; an empty store is an error that says what to do."""
-    from .ingest import open_index
+    from ..ingest.pipeline import open_index
 
     embedder = _embedder(settings)
     store = _store(settings, embedder)
@@ -85,7 +86,7 @@ def _library(settings: Settings):
 
 def _date_option(name: str, value: str) -> str:
     """A date flag as an ISO date ("" when not given); one that cannot be read is a usage error."""
-    from .loaders import normalise_date
+    from ..ingest.loaders import normalise_date
 
     if value and not normalise_date(value):
         raise UsageError(f"{name} needs a date like 2024-02-26, not {value!r}.")
@@ -94,7 +95,7 @@ def _date_option(name: str, value: str) -> str:
 
 def _filters(source: str, since: str, until: str):
     """--source/--since/--until as retrieval filters."""
-    from .retrieval import Filters
+    from ..search.retrieval import Filters
 
     return Filters(source, _date_option("--since", since), _date_option("--until", until))
 
@@ -107,13 +108,13 @@ def _as_of(settings: Settings) -> str:
 
 
 def _fetcher(settings: Settings):
-    from .fetch import Fetcher, limits_from
+    from ..ingest.fetch import Fetcher, limits_from
 
     return Fetcher(limits_from(settings.fetch_timeout, settings.fetch_max_mb, settings.fetch_max_redirects))
 
 
 def _llm(settings: Settings):
-    from .llm import make_llm
+    from ..llm import make_llm
 
     progress = Progress(TextColumn("Assembling the local model (first use only)"), BarColumn(), DownloadColumn(),
                         console=err, transient=True)
@@ -163,13 +164,13 @@ def ingest(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Add articles (.txt .md .html .pdf .json .jsonl, or web pages by URL) to the store; unchanged ones are skipped."""
-    from .ingest import ingest as run_ingest
+    from ..ingest.pipeline import ingest as run_ingest
 
     with reported():
         settings = ctx.obj.settings()
         embedder = _embedder(settings)
         store = _store(settings, embedder)
-        from .lexical import LexicalIndex
+        from ..search.bm25 import LexicalIndex
 
         index = LexicalIndex(settings.home / "bm25" / store.name)
         index.load()
@@ -215,7 +216,7 @@ def ask(
     as_json: bool = typer.Option(False, "--json", help="Print answer, citations and timings as JSON."),
 ) -> None:
     """Answer a question from your articles, every sentence cited, or say it does not know."""
-    from .answer import AskOptions, ask as run_ask
+    from ..answer import AskOptions, ask as run_ask
 
     with reported():
         if mode not in ("hybrid", "dense", "bm25"):
@@ -271,7 +272,7 @@ def remove(
     all_: bool = typer.Option(False, "--all", help="Remove every article in the collection."),
 ) -> None:
     """Remove articles (their chunks, vectors and index entries)."""
-    from .ingest import open_index
+    from ..ingest.pipeline import open_index
 
     with reported():
         settings = ctx.obj.settings()
@@ -323,8 +324,8 @@ def doctor(
     """Show each component of the offline stack: present, ready, version, where its data lives."""
     from dataclasses import asdict
 
-    from .doctor import stack_checks, store_checks
-    from .lexical import LexicalIndex
+    from ..doctor import stack_checks, store_checks
+    from ..search.bm25 import LexicalIndex
 
     with reported():
         settings = ctx.obj.settings()
@@ -350,9 +351,9 @@ def main() -> None:
         err.print("[yellow]Interrupted.[/yellow]")
         sys.exit(130)
 
-from . import eval_cli  # noqa: E402,F401  (registers qa eval)
-from . import chat_cli  # noqa: E402,F401  (registers qa chat)
+from . import eval  # noqa: E402,F401  (registers qa eval)
+from . import chat  # noqa: E402,F401  (registers qa chat)
 
 
-from . import summarise_cli  # noqa: E402,F401  (registers qa summarise / brief)
-from . import feeds_cli  # noqa: E402,F401  (registers qa feeds)
+from . import summarise  # noqa: E402,F401  (registers qa summarise / brief)
+from . import feeds  # noqa: E402,F401  (registers qa feeds)

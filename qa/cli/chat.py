@@ -27,20 +27,20 @@ from rich.table import Table
 from rich.text import Text
 
 from . import views
-from .chat import (HELP, Session, Turn, ask_turn, describe_filters, is_follow_up, load_last_session, new_session,
+from ..chat import (HELP, Session, Turn, ask_turn, describe_filters, is_follow_up, load_last_session, new_session,
                    open_passage, parse_command, parse_filters, save_session, save_transcript,
                    sessions_dir, turn_markdown)
-from .cli import _as_of, _library, _llm, app, err, out, reported
-from .errors import QAError, UsageError
-from .llm import LLM, FakeLLM
-from .records import Passage
-from .settings import Settings
+from . import _as_of, _library, _llm, app, err, out, reported
+from ..errors import QAError, UsageError
+from ..llm import LLM, FakeLLM
+from ..records import Passage
+from ..settings import Settings
 
 if TYPE_CHECKING:
-    from .answer import AskOptions
-    from .embeddings import Embedder
-    from .lexical import LexicalIndex
-    from .store import Store
+    from ..answer import AskOptions
+    from ..embeddings import Embedder
+    from ..search.bm25 import LexicalIndex
+    from ..store import Store
 
 _SPEC = re.compile(r"^(local(:[\w.\-]+)?|extractive|fake|openai:.+)$")
 
@@ -292,8 +292,8 @@ def _markdown(chat: _Chat, text: str) -> None:
 
 def _summarise(chat: _Chat, arg: str) -> None:
     """/summarise N (the article of passage N of the last answer), or an article id or title."""
-    from .summarise import SummaryOptions, find_article, summarise
-    from .summarise_cli import summary_markdown
+    from ..summarise import SummaryOptions, find_article, summarise
+    from .summarise import summary_markdown
 
     if not arg:
         raise UsageError("/summarise needs a passage number of the last answer (or an article id or title).")
@@ -307,8 +307,8 @@ def _summarise(chat: _Chat, arg: str) -> None:
 
 def _brief(chat: _Chat, arg: str) -> None:
     """/brief TOPIC: a briefing across the articles the session's filters admit."""
-    from .brief import BriefOptions, brief
-    from .summarise_cli import briefing_markdown
+    from ..brief import BriefOptions, brief
+    from .summarise import briefing_markdown
 
     if not arg:
         raise UsageError("/brief needs a topic: /brief the Korvane strike")
@@ -494,7 +494,7 @@ def chat(
     """Chat with your articles: follow-up questions, streamed cited answers, /commands (/help).
 
     With stdin not a terminal, reads one question or /command per line and prints plain text."""
-    from .answer import AskOptions
+    from ..answer import AskOptions
 
     with reported():
         settings = ctx.obj.settings(llm=llm, budget=budget)

@@ -15,10 +15,10 @@ import typer
 from rich.markdown import Markdown
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .cli import _embedder, _filters, _library, _llm, _store, app, err, out, reported
-from .citations import render
-from .errors import QAError, UsageError
-from .records import Passage, Sentence
+from . import _embedder, _filters, _library, _llm, _store, app, err, out, reported
+from ..verify import render
+from ..errors import QAError, UsageError
+from ..records import Passage, Sentence
 
 FLAG = "⚠ *not supported by the cited passages*"
 NO_SUPPORT = "⚠ *not supported by the article*"
@@ -195,7 +195,7 @@ def summarise(
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
 ) -> None:
     """Summarise one article, every sentence cited and checked against the article."""
-    from .summarise import STYLES, SummaryOptions, find_article, summarise as run_summarise
+    from ..summarise import STYLES, SummaryOptions, find_article, summarise as run_summarise
 
     with reported():
         if style not in STYLES:
@@ -231,7 +231,7 @@ def brief(
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write to this file (e.g. brief.md)."),
 ) -> None:
     """A briefing on a topic across your articles: overview, key points, timeline, disagreements, open questions."""
-    from .brief import BriefOptions, brief as run_brief
+    from ..brief import BriefOptions, brief as run_brief
 
     with reported():
         filters = _filters(source, since, until)

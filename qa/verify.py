@@ -16,7 +16,7 @@ import numpy as np
 
 from .chunking import sentence_spans
 from .embeddings import Embedder
-from .lexical import STOPWORDS, terms
+from .search.bm25 import STOPWORDS, terms
 from .prompts import REFUSAL
 from .records import Passage, Sentence
 

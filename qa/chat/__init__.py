@@ -20,17 +20,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .answer import AskOptions, answer
-from .citations import is_refusal
-from .embeddings import Embedder
-from .errors import QAError, UsageError
-from .lexical import LexicalIndex, terms
-from .llm import LLM, Extractive
-from .prompts import render as render_prompt
-from .records import Answer, Article, Passage, Sentence, Timings
-from .retrieval import Filters, retrieve
-from .store import Store
-from .tokens import count_tokens
+from ..answer import AskOptions, answer
+from ..verify import is_refusal
+from ..embeddings import Embedder
+from ..errors import QAError, UsageError
+from ..search.bm25 import LexicalIndex, terms
+from ..llm import LLM, Extractive
+from ..prompts import render as render_prompt
+from ..records import Answer, Article, Passage, Sentence, Timings
+from ..search.retrieval import Filters, retrieve
+from ..store import Store
+from ..tokens import count_tokens
 
 CARRIED = 2  # cited passages of the previous turn carried into a follow-up's context
 HISTORY_TURNS = 2  # turns shown to the model when it rewrites a follow-up
@@ -250,7 +250,7 @@ FILTER_KEYS = ("source", "since", "until")
 def parse_filters(arg: str, current: Filters, sources: Sequence[str] | None = None) -> Filters:
     """`source=Capital Wire since=2026-01-01 until=...` on top of the current filters; `clear` drops
     them all and `key=` one. A source is matched without regard to case against `sources`."""
-    from .loaders import normalise_date
+    from ..ingest.loaders import normalise_date
 
     try:
         tokens = shlex.split(arg)
