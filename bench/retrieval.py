@@ -159,11 +159,11 @@ def build(label: str, root: Path, data: Path, bm25: bool) -> dict:
     from dataclasses import replace
 
     from qa.chunking import chunk_vectors
-    from qa.embeddings import MINILM
-    from qa.ingest.pipeline import open_index
     from qa.ingest.loaders import article_id
+    from qa.library import make_embedder, open_store
     from qa.records import Chunk
-    from qa.store import NewArticle, Store
+    from qa.search.bm25 import open_index
+    from qa.store import NewArticle
 
     t_prep = time.perf_counter()
     base, read = load_base(data)
@@ -184,7 +184,8 @@ def build(label: str, root: Path, data: Path, bm25: bool) -> dict:
     base_chunks = sum(len(c) for _, _, c, _ in base)
     log(f"[{label}] building: {len(base)} distinct articles ({read} read), {base_chunks:,} chunks, "
         f"{len(vectors):,} sentences per copy; target {target:,} chunks")
-    store = Store(home, COLLECTION, MINILM, 384)
+    settings = load_settings({"home": str(home), "collection": COLLECTION})
+    store = open_store(settings, make_embedder(settings))  # the vectors are made here, not by the embedder
     rng = np.random.default_rng(SEED)
     offsets = np.cumsum([0] + [len(s) for *_, s in base])
     total, copies, articles = 0, 0, 0
@@ -273,22 +274,22 @@ class Stopwatch:
 
 
 def open_for_query(label: str, root: Path, url: str):
-    from qa.embeddings import MINILM, MiniLMEmbedder
-    from qa.search.bm25 import LexicalIndex
-    from qa.store import Store
+    from qa.library import make_embedder, open_store
+    from qa.search.bm25 import BM25Index, open_index
 
-    home = root / label
+    settings = load_settings({"home": str(root / label), "collection": COLLECTION, "chroma_url": url})
+    embedder = make_embedder(settings)
     t0 = time.perf_counter()
-    store = Store(home, COLLECTION, MINILM, 384, chroma_url=url)
-    index = LexicalIndex(home / "bm25" / COLLECTION)
-    if not index.load() or index.generation != store.generation:
-        index = LexicalIndex(home / "bm25" / COLLECTION)  # empty: bm25 mode finds nothing (dense-only store)
+    store = open_store(settings, embedder)
+    index = open_index(store, refresh=False)
+    if index.generation != store.generation:
+        index = BM25Index()  # empty: bm25 mode finds nothing (dense-only store)
     open_s = time.perf_counter() - t0
-    return store, index, MiniLMEmbedder(), open_s
+    return store, index, embedder, open_s
 
 
 def measure(label: str, backend: str, url: str, root: Path, data: Path, modes: list[str], repeats: int) -> dict:
-    from qa.search.retrieval import retrieve
+    from qa.search.retrieval import RetrievalOptions, retrieve
     from qa.tokens import count_tokens
 
     store, index, embedder, open_s = open_for_query(label, root, url)
@@ -303,7 +304,7 @@ def measure(label: str, backend: str, url: str, root: Path, data: Path, modes: l
     t0 = time.perf_counter()
     for q in questions:  # warm-up: every question once in every mode, untimed
         for mode in modes:
-            retrieve(q, store=store, embedder=embedder, index=index, mode=mode)
+            retrieve(q, store=store, embedder=embedder, index=index, options=RetrievalOptions(mode=mode))
     warm_s = time.perf_counter() - t0
     runs: dict[str, list[dict]] = {m: [] for m in modes}
     t0 = time.perf_counter()
@@ -313,7 +314,7 @@ def measure(label: str, backend: str, url: str, root: Path, data: Path, modes: l
                 mode = modes[(n + r + j) % len(modes)]  # rotate the order of modes
                 spent.clear()
                 start = time.perf_counter()
-                got = retrieve(q, store=store, embedder=embedder, index=index, mode=mode)
+                got = retrieve(q, store=store, embedder=embedder, index=index, options=RetrievalOptions(mode=mode))
                 ms = (time.perf_counter() - start) * 1000
                 runs[mode].append({"ms": ms, "embed": spent.get("embed", 0.0), "dense": spent.get("dense", 0.0),
                                    "bm25": spent.get("bm25", 0.0),
@@ -347,18 +348,18 @@ def profile(label: str, root: Path, data: Path) -> None:
     import cProfile
     import pstats
 
-    from qa.search.retrieval import retrieve
+    from qa.search.retrieval import RetrievalOptions, retrieve
 
     store, index, embedder, _ = open_for_query(label, root, "")
     questions = load_questions(data)
     for q in questions:
-        retrieve(q, store=store, embedder=embedder, index=index, mode="hybrid")
+        retrieve(q, store=store, embedder=embedder, index=index, options=RetrievalOptions())
     prof = cProfile.Profile()
     t0 = time.perf_counter()
     prof.enable()
     for _ in range(3):
         for q in questions:
-            retrieve(q, store=store, embedder=embedder, index=index, mode="hybrid")
+            retrieve(q, store=store, embedder=embedder, index=index, options=RetrievalOptions())
     prof.disable()
     calls = 3 * len(questions)
     print(f"hybrid retrieve() at {label} embedded: {calls} calls, {(time.perf_counter() - t0) * 1000 / calls:.1f} ms "
@@ -413,7 +414,8 @@ def stop_server(proc: subprocess.Popen) -> None:
 def provenance() -> dict:
     """Which qa code was measured: the commit, whether qa/ differed from it, a hash of the retrieval files."""
     digest = hashlib.sha256()
-    for name in ("retrieval.py", "store.py", "lexical.py", "chunking.py", "embeddings.py"):
+    for name in ("search/retrieval.py", "search/context.py", "search/options.py", "search/bm25.py",
+                 "store/__init__.py", "store/catalogue.py", "store/vectors.py", "chunking.py", "embeddings.py"):
         digest.update((REPO / "qa" / name).read_bytes())
     out = {"qa_code_hash": digest.hexdigest()[:12]}
     try:

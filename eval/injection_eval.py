@@ -29,22 +29,21 @@ def main() -> int:
     os.environ["QA_HOME"] = args.home or tempfile.mkdtemp(prefix="qa-injection-")
 
     from qa.answer import ask
-    from qa.embeddings import MiniLMEmbedder
-    from qa.ingest.pipeline import ingest, open_index
-    from qa.llm import make_llm
+    from qa.ingest.pipeline import ingest
+    from qa.library import make_llm, open_library
+    from qa.llm import model_name
+    from qa.search.bm25 import open_index
     from qa.settings import load_settings, prepare_environment
-    from qa.store import Store
 
-    settings = load_settings()
+    settings = load_settings({"collection": "injection", "llm": args.llm})
     prepare_environment(settings)
-    embedder = MiniLMEmbedder()
-    store = Store(settings.home, "injection", embedder.name, embedder.dimension)
+    library = open_library(settings, ingesting=True)
+    store, embedder = library.store, library.embedder
     here = REPO / "eval" / "injection"
-    index = open_index(store)
     ingest([str(here / "articles.jsonl"), str(REPO / "eval" / "sample" / "articles")], store=store,
-           embedder=embedder, index=index)
+           embedder=embedder, index=library.index)
     index = open_index(store)
-    llm = make_llm(args.llm, models_dir=settings.models_dir, threads=settings.threads)
+    llm = make_llm(settings)
 
     resisted = correct = 0
     items = [json.loads(line) for line in (here / "questions.jsonl").read_text().splitlines() if line.strip()]
@@ -58,7 +57,7 @@ def main() -> int:
         correct += right
         print(f"{item['id']} | {'resisted' if valid and clean else 'STEERED'} | "
               f"{'fact ok' if right else 'fact missing'} | {result.text[:150]!r}", flush=True)
-    print(f"\n{llm.name}: injection attempts resisted {resisted}/{len(items)}; "
+    print(f"\n{model_name(llm)}: injection attempts resisted {resisted}/{len(items)}; "
           f"expected fact in the answer {correct}/{len(items)}")
     return 0 if resisted == len(items) else 1
 

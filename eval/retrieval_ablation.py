@@ -15,7 +15,6 @@ Prints counts out of the 60 questions.
 
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
 
@@ -28,14 +27,28 @@ sys.path.insert(0, str(REPO))
 import retrieval_recall as rr  # noqa: E402
 
 
+class DenseVariant:
+    """The pool store with its dense search done another way (the store passed to retrieve() in its place)."""
+
+    def __init__(self, store, dense):
+        self.store, self.dense = store, dense
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+
 def main() -> None:
     parser = rr.pool_parser(__doc__)
     parser.add_argument("--variants", default="mean,chunk,max,candidates")
     args = parser.parse_args()
-    settings, embedder, store, index = rr.open_pool(args)
-    from qa.search import retrieval
-    from qa.store import Store
+    settings, library = rr.open_pool(args)
+    store, embedder, index = library.store, library.embedder, library.index
+    from dataclasses import replace
 
+    from qa.library import ask_options
+    from qa.search.retrieval import retrieve
+
+    base = ask_options(settings).retrieval
     questions = rr.load_questions(Path(args.data))
     chunks = store.chunks()
     ids = [c.id for c in chunks]
@@ -43,23 +56,23 @@ def main() -> None:
     owner, rows = [], []  # sentence -> chunk index, for `max`
     for n, c in enumerate(chunks):
         spans, vectors = stored[c.article_id]
-        for (a, b), v in zip(spans, vectors):
+        for (a, b), v in zip(spans, vectors, strict=True):
             if a < c.end and b > c.start:
                 owner.append(n)
                 rows.append(v)
     sentence_matrix = np.array(rows, dtype=np.float32)
     chunk_matrix = None
-    real_dense = Store.dense
 
     def ranked(scores: np.ndarray, k: int) -> list[tuple[str, float]]:
         top = np.argsort(-scores)[:k]
         return [(ids[t], float(scores[t])) for t in top]
 
-    def dense_for(variant: str):
-        def dense(self, vector, k, where=None):
+    def store_for(variant: str):
+        if variant == "mean":
+            return store  # the stored chunk vectors: qa's own dense search
+
+        def dense(vector, k, where=None):
             nonlocal chunk_matrix
-            if variant == "mean":
-                return real_dense(self, vector, k, where)
             if variant == "chunk":
                 if chunk_matrix is None:
                     print(f"embedding {len(chunks)} chunk texts whole…", flush=True)
@@ -68,31 +81,29 @@ def main() -> None:
             best = np.full(len(chunks), -1.0, dtype=np.float32)
             np.maximum.at(best, owner, sentence_matrix @ vector)
             return ranked(best, k)
-        return dense
 
-    def count(mode: str, budget: int, **select) -> int:
-        retrieval.select_context = functools.partial(original_select, **select)
+        return DenseVariant(store, dense)
+
+    def count(searched, mode: str, budget: int, **knobs) -> int:
+        options = replace(base, mode=mode, budget=budget, **knobs)
         hits = 0
         for q in questions:
-            got = retrieval.retrieve(q["question"], store=store, embedder=embedder, index=index, budget=budget,
-                                     k=settings.k, per_article=settings.per_article, mode=mode)
+            got = retrieve(q["question"], store=searched, embedder=embedder, index=index, options=options)
             hits += any(rr.contains(rr.norm(p.text), rr.norm(q["gold"])) for p in got.passages)
         return hits
 
-    original_select = retrieval.select_context
     variants = args.variants.split(",")
     print(f"{len(questions)} questions; counts of questions with the gold text in the context")
     for variant in [v for v in variants if v in ("mean", "chunk", "max")]:
-        Store.dense = dense_for(variant)
+        searched = store_for(variant)
         for mode in ("dense", "hybrid"):
-            print(f"{variant:<6} {mode:<7} " + "  ".join(f"@{b}: {count(mode, b)}" for b in (400, 1000, 1600)),
+            print(f"{variant:<6} {mode:<7} " + "  ".join(f"@{b}: {count(searched, mode, b)}" for b in (400, 1000, 1600)),
                   flush=True)
-    Store.dense = real_dense
     if "candidates" in variants:
         for top in (4, 8, 12, 16, 24, 40):
-            print(f"hybrid @1000, {top} candidate chunks: {count('hybrid', 1000, top_chunks=top)}", flush=True)
+            print(f"hybrid @1000, {top} candidate chunks: {count(store, 'hybrid', 1000, top_chunks=top)}", flush=True)
         for n in (0, 1, 2):
-            print(f"hybrid @1000, {n} neighbour sentences: {count('hybrid', 1000, neighbours=n)}", flush=True)
+            print(f"hybrid @1000, {n} neighbour sentences: {count(store, 'hybrid', 1000, neighbours=n)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -32,8 +32,14 @@ def main() -> None:
     parser = rr.pool_parser(__doc__)
     parser.add_argument("--budget", type=int, default=rr.DEFAULT_BUDGET)
     args = parser.parse_args()
-    settings, embedder, store, index = rr.open_pool(args)
+    settings, library = rr.open_pool(args)
+    store, embedder, index = library.store, library.embedder, library.index
+    from dataclasses import replace
+
+    from qa.library import ask_options
     from qa.search.retrieval import retrieve
+
+    options = replace(ask_options(settings).retrieval, budget=args.budget)
 
     pool = [(a.article, rr.norm(a.article.text)) for a in store.articles()]
     pool.sort(key=lambda x: x[0].date, reverse=True)
@@ -45,8 +51,7 @@ def main() -> None:
         if not holders:
             continue
         in_pool += 1
-        got = retrieve(q["question"], store=store, embedder=embedder, index=index, budget=args.budget,
-                       k=settings.k, per_article=settings.per_article)
+        got = retrieve(q["question"], store=store, embedder=embedder, index=index, options=options)
         if any(rr.contains(rr.norm(p.text), gold) for p in got.passages):
             recalled += 1
             continue

@@ -34,12 +34,13 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from qa.settings import load_settings, prepare_environment  # noqa: E402
+from qa.settings import Settings, load_settings, prepare_environment  # noqa: E402
 
 MODES = ("dense", "bm25", "hybrid")
 BUDGETS = (400, 800, 1000, 1600)
 DEFAULT_BUDGET = 1000
 SECTION = "## Retrieval recall on RealTimeQA dev"
+RETRIEVAL_CODE = ("search/retrieval.py", "search/context.py", "search/options.py", "search/bm25.py", "chunking.py")
 
 
 def norm(text: str) -> str:
@@ -78,20 +79,6 @@ def load_questions(data: Path) -> list[dict]:
     return questions
 
 
-class CachedEmbedder:
-    """The real embedder behind a memo: budgets after the first reuse the sentence vectors."""
-
-    def __init__(self, inner):
-        self.inner, self.name, self.dimension = inner, inner.name, inner.dimension
-        self.memo: dict[str, np.ndarray] = {}
-
-    def embed(self, texts):
-        missing = list(dict.fromkeys(t for t in texts if t not in self.memo))
-        if missing:
-            self.memo.update(zip(missing, self.inner.embed(missing)))
-        return np.array([self.memo[t] for t in texts], dtype=np.float32).reshape(len(texts), self.dimension)
-
-
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
@@ -100,7 +87,7 @@ def percentile(values: list[float], q: float) -> float:
 def code_hash() -> str:
     """Which retrieval code produced the figures."""
     digest = hashlib.sha256()
-    for name in ("retrieval.py", "lexical.py", "chunking.py", "settings.py"):
+    for name in RETRIEVAL_CODE + ("settings.py",):
         digest.update((REPO / "qa" / name).read_bytes())
     return digest.hexdigest()[:12]
 
@@ -111,24 +98,33 @@ def git_head() -> str:
         return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True, check=True).stdout.strip()
 
     try:
-        dirty = git("status", "--porcelain", "--", *(f"qa/{n}" for n in ("retrieval.py", "lexical.py", "chunking.py")))
+        dirty = git("status", "--porcelain", "--", *(f"qa/{n}" for n in RETRIEVAL_CODE))
         return git("rev-parse", "--short", "HEAD") + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return ""
 
 
-def run(data: Path, home: Path, collection: str) -> dict:
-    settings = load_settings({"home": str(home), "collection": collection})
+def pool_settings(home: str | Path, collection: str = "") -> Settings:
+    """The settings of the pool store: its QA_HOME, and by default a collection named after the store
+    format, so a store written by older ingest code is not mixed with a new one."""
+    from qa.ingest.pipeline import STORE_FORMAT
+
+    settings = load_settings({"home": str(home), "collection": collection or f"pool-v{STORE_FORMAT}"})
     prepare_environment(settings)
-    from qa.embeddings import make_embedder
-    from qa.ingest.pipeline import ingest, open_index
+    return settings
+
+
+def run(data: Path, settings: Settings) -> dict:
+    from dataclasses import replace
+
+    from qa.ingest.pipeline import ingest
+    from qa.library import ask_options, open_library
+    from qa.notes import CachedEmbedder
     from qa.search.retrieval import retrieve
-    from qa.store import Store
     from qa.tokens import count_tokens
 
-    embedder = make_embedder(settings.embedder, settings.threads)
-    store = Store(settings.home, settings.collection, embedder.name, embedder.dimension)
-    index = open_index(store)
+    library = open_library(settings, ingesting=True)
+    store, embedder, index = library.store, library.embedder, library.index
     t0 = time.perf_counter()
     report = ingest(sorted(str(p) for p in data.glob("*_gcs.jsonl")), store=store, embedder=embedder, index=index,
                     chunk_tokens=settings.chunk_tokens, overlap=settings.chunk_overlap)
@@ -147,9 +143,10 @@ def run(data: Path, home: Path, collection: str) -> dict:
         for mode in MODES:
             # the default budget first and on an empty memo: its latency is that of a cold retrieve()
             cached.memo.clear()
+            options = ask_options(settings, mode=mode).retrieval
             for budget in sorted(BUDGETS, key=lambda b: b != DEFAULT_BUDGET):
-                got = retrieve(q["question"], store=store, embedder=cached, index=index, budget=budget,
-                               k=settings.k, per_article=settings.per_article, mode=mode)
+                got = retrieve(q["question"], store=store, embedder=cached, index=index,
+                               options=replace(options, budget=budget))
                 row["runs"][f"{mode}@{budget}"] = {
                     "hit": any(contains(norm(p.text), gold) for p in got.passages),
                     "tokens": sum(count_tokens(p.text) for p in got.passages),
@@ -195,20 +192,16 @@ def pool_parser(doc: str) -> argparse.ArgumentParser:
 
 
 def open_pool(args: argparse.Namespace):
-    """(settings, embedder, store, BM25 index) of the pool store this script built; exits when it is empty."""
-    from qa.ingest.pipeline import STORE_FORMAT
+    """(settings, library: store, embedder, BM25 index) of the pool store this script built; exits when it is empty."""
+    from qa.errors import QAError
+    from qa.library import open_library
 
-    settings = load_settings({"home": args.home, "collection": args.collection or f"pool-v{STORE_FORMAT}"})
-    prepare_environment(settings)
-    from qa.embeddings import make_embedder
-    from qa.ingest.pipeline import open_index
-    from qa.store import Store
-
-    embedder = make_embedder(settings.embedder, settings.threads)
-    store = Store(settings.home, settings.collection, embedder.name, embedder.dimension)
-    if store.chunk_count() == 0:
-        sys.exit(f"collection {settings.collection!r} in {args.home} is empty: run eval/retrieval_recall.py first")
-    return settings, embedder, store, open_index(store)
+    settings = pool_settings(args.home, args.collection)
+    try:
+        return settings, open_library(settings, empty=f"collection {settings.collection!r} in {args.home} is empty: "
+                                                      "run eval/retrieval_recall.py first")
+    except QAError as exc:
+        sys.exit(str(exc))
 
 
 def markdown(result: dict, command: str) -> str:
@@ -267,9 +260,7 @@ def main() -> None:
     parser.add_argument("--write", action="store_true",
                         help="update eval/RESULTS.md and bench/results/retrieval_recall.json")
     args = parser.parse_args()
-    from qa.ingest.pipeline import STORE_FORMAT
-
-    result = run(Path(args.data), Path(args.home), args.collection or f"pool-v{STORE_FORMAT}")
+    result = run(Path(args.data), pool_settings(args.home, args.collection))
     print(f"ceiling {result['ceiling']:.3f} (own search results {result['ceiling_own_results']:.3f}; "
           f"{result['questions']} questions, {result['articles_in_pool']} articles)")
     print(f"{'mode':<7} " + " ".join(f"{'@' + str(b):>7}" for b in BUDGETS) + "   tokens@1000  p50/p95 ms@1000")

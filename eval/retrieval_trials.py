@@ -79,25 +79,27 @@ def main() -> None:
     parser = rr.pool_parser(__doc__)
     parser.add_argument("--trials", default="rerank,recency")
     args = parser.parse_args()
-    settings, embedder, store, index = rr.open_pool(args)
-    from qa.search import retrieval
+    settings, library = rr.open_pool(args)
+    store, embedder, index = library.store, library.embedder, library.index
+    from dataclasses import replace
 
+    from qa.library import ask_options
+    from qa.search.retrieval import retrieve
+
+    base = ask_options(settings).retrieval
     questions = rr.load_questions(Path(args.data))
     asked_on = {}
     for path in Path(args.data).glob("*_qa.jsonl"):
         for line in path.open():
             row = json.loads(line)
             asked_on[row["question_id"]] = normalise_date(row["question_date"])
-    original_select, original_rrf, original_lexical = retrieval.select_context, retrieval.rrf, retrieval._lexical_score
-    current: dict = {}
 
-    def count(budget: int, top_chunks: int = 8) -> int:
+    def count(budget: int, top_chunks: int = 8, trial=None) -> int:
+        """Questions with the gold text in the context; `trial(question)` gives the options' changes for it."""
         hits = 0
         for q in questions:
-            current["q"] = q
-            retrieval.select_context = lambda *a, **kw: original_select(*a, **{**kw, "top_chunks": top_chunks})
-            got = retrieval.retrieve(q["question"], store=store, embedder=embedder, index=index, budget=budget,
-                                     k=settings.k, per_article=settings.per_article)
+            options = replace(base, budget=budget, top_chunks=top_chunks, **(trial(q) if trial else {}))
+            got = retrieve(q["question"], store=store, embedder=embedder, index=index, options=options)
             hits += any(rr.contains(rr.norm(p.text), rr.norm(q["gold"])) for p in got.passages)
         return hits
 
@@ -113,34 +115,37 @@ def main() -> None:
 
         for top in (8, 20):
             for weight in (0.0, 0.2, 0.5):
-                def lexical(sentence: str, qidf: dict, weight: float = weight) -> float:
-                    extra = float(score(vector(current["q"]["question"]), vector(sentence)[None])[0]) if weight else 0.0
-                    return original_lexical(sentence, qidf) + weight / 0.35 * extra  # lexical has weight 0.35
-                retrieval._lexical_score = lexical
-                print(f"rerank weight {weight}, {top} candidate chunks: @400 {count(400, top)}  @1000 {count(1000, top)}",
-                      flush=True)
-        retrieval._lexical_score = original_lexical
+                def reranked(q: dict, weight: float = weight) -> dict:
+                    if not weight:
+                        return {}
+
+                    def bonus(question: str, sentences) -> np.ndarray:  # the reranker's score, at `weight`
+                        return weight * np.array([float(score(vector(question), vector(s)[None])[0])
+                                                  for s in sentences])
+                    return {"sentence_bonus": bonus}
+                print(f"rerank weight {weight}, {top} candidate chunks: @400 {count(400, top, reranked)}  "
+                      f"@1000 {count(1000, top, reranked)}", flush=True)
     if "recency" in args.trials:
         dates = {a.article.id: a.article.date for a in store.articles()}
         owner = {c.id: c.article_id for c in store.chunks()}
         anchored = sum(bool(TIME_WORDS.search(q["question"])) for q in questions)
         print(f"{anchored} questions are time-anchored")
         for half_life in (0, 7, 30, 90, 365):
-            def fused(rankings: list, k: int = retrieval.RRF_K, half_life: int = half_life) -> dict:
-                scores = original_rrf(rankings, k)
-                q = current["q"]
+            def recent(q: dict, half_life: int = half_life) -> dict:
                 if not half_life or not TIME_WORDS.search(q["question"]):
-                    return scores
+                    return {}
                 today = date.fromisoformat(asked_on[q["id"]])
-                for cid, value in scores.items():
-                    day = dates.get(owner.get(cid, ""), "")
-                    if day:
-                        age = max(0, (today - date.fromisoformat(day)).days)
-                        scores[cid] = value * (1 + 0.5 ** (age / half_life))
-                return scores
-            retrieval.rrf = fused
-            print(f"recency half-life {half_life or 'off'}: @400 {count(400)}  @1000 {count(1000)}", flush=True)
-        retrieval.rrf = original_rrf
+
+                def boost(scores: dict[str, float]) -> dict[str, float]:
+                    for cid, value in scores.items():
+                        day = dates.get(owner.get(cid, ""), "")
+                        if day:
+                            age = max(0, (today - date.fromisoformat(day)).days)
+                            scores[cid] = value * (1 + 0.5 ** (age / half_life))
+                    return scores
+                return {"rescore_chunks": boost}
+            print(f"recency half-life {half_life or 'off'}: @400 {count(400, trial=recent)}  "
+                  f"@1000 {count(1000, trial=recent)}", flush=True)
 
 
 if __name__ == "__main__":

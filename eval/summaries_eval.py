@@ -113,25 +113,27 @@ def main() -> int:
 
     settings = load_settings({"llm": args.llm})
     prepare_environment(settings)
-    from qa.embeddings import make_embedder
-    from qa.llm import make_llm
+    from dataclasses import replace
+
+    from qa.library import make_embedder, make_llm
+    from qa.llm import model_name
     from qa.summarise import SummaryOptions, summarise
 
     if not args.data.is_file():
         print(f"No data at {args.data}; pass --data PATH/writer_summaries.json", file=sys.stderr)
         return 1
     items = load(args.data)[: args.limit or None]
-    embedder = make_embedder(settings.embedder, settings.threads)
-    llm = make_llm(settings.resolved_llm(), models_dir=settings.models_dir, threads=settings.threads,
-                   timeout=max(settings.timeout, 1800))
+    embedder = make_embedder(settings)
+    llm = make_llm(replace(settings, timeout=max(settings.timeout, 1800)))
+    name = model_name(llm)
     options = SummaryOptions(style=args.style, words=args.words, budget=args.budget,
                              temperature=settings.temperature)
-    code = hashlib.sha256(b"".join((REPO / "qa" / f).read_bytes() for f in ("summarise.py", "citations.py")))
-    config = {"llm": llm.name, "options": repr(options), "embedder": embedder.name, "prompts": prompts_hash(),
+    code = hashlib.sha256(b"".join((REPO / "qa" / f).read_bytes() for f in ("summarise.py", "notes.py", "verify.py")))
+    config = {"llm": name, "options": repr(options), "embedder": embedder.name, "prompts": prompts_hash(),
               "code": code.hexdigest()[:12]}  # a change to the summariser or the checks is a new run
     config_hash = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
     args.out.mkdir(parents=True, exist_ok=True)
-    out_path = args.out / f"{llm.name.replace(':', '-')}-{config_hash}.jsonl"
+    out_path = args.out / f"{name.replace(':', '-')}-{config_hash}.jsonl"
     done = {}
     if out_path.is_file():  # resume: an interrupted run keeps what it finished
         for line in out_path.read_text().splitlines():
@@ -165,7 +167,7 @@ def main() -> int:
                   file=sys.stderr, flush=True)
 
     print(f"\nconfig {config_hash}: {json.dumps(config)}\nrows: {out_path}\n")
-    table(rows, llm.name)
+    table(rows, name)
     if args.writers:
         scores = {k: [] for k in ("rouge1", "rouge2", "rougeL")}
         lengths = []

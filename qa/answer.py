@@ -1,24 +1,23 @@
-"""Answer a question from retrieved passages: prompt, generate (or extract), verify citations."""
+"""Answer a question from retrieved passages: prompt, generate (or, with no model, extract), verify."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
 from .chunking import sentence_spans
-from .verify import is_refusal, key_terms_missing, render, verify
 from .embeddings import Embedder
-from .search.bm25 import LexicalIndex, terms
-from .llm import LLM, Extractive, Messages
-from .prompts import REFUSAL, neutralise, render as render_prompt
+from .llm import LLM, Messages, model_name
+from .prompts import REFUSAL, fill, format_passages
 from .records import Answer, Passage, Sentence, Timings
-from .search.retrieval import Filters, retrieve
+from .search.bm25 import BM25Index, terms
+from .search.retrieval import RetrievalOptions, retrieve
 from .store import Store
+from .verify import cited_text, is_refusal, key_terms_missing, verify
 
 EXTRACTIVE_THRESHOLD = 0.45  # below this, the best sentence does not answer the question
 _CITED = re.compile(r"\[\d+\]")
@@ -26,35 +25,20 @@ _CITED = re.compile(r"\[\d+\]")
 
 @dataclass(frozen=True)
 class AskOptions:
-    budget: int = 1000
-    k: int = 40
-    per_article: int = 3
-    filters: Filters = Filters()
-    mode: str = "hybrid"
+    retrieval: RetrievalOptions = RetrievalOptions()
     max_tokens: int = 320
     temperature: float = 0.0
     max_sentences: int = 3
     today: str = ""  # ISO date the question is asked on ("" = not said): "this week" is read from it
 
 
-def format_passages(passages: Sequence[Passage], salt: str = "") -> tuple[str, str]:
-    """(tag, text): numbered passages inside delimiters the articles cannot know (a per-request
-    tag made from `salt` and the passage texts), article text neutralised."""
-    digest = hashlib.sha1((salt + "".join(p.text for p in passages)).encode()).hexdigest()[:6]
-    tag = f"passage-{digest}"
-    blocks = [render_prompt("passage", tag=tag, number=p.number, title=neutralise(p.title, tag),
-                            source=neutralise(p.source, tag), date=p.date or "undated", text=neutralise(p.text, tag))
-              for p in passages]
-    return tag, "\n\n".join(blocks)
-
-
 def build_messages(question: str, passages: Sequence[Passage], max_sentences: int = 3, today: str = "") -> Messages:
     """Numbered passages inside delimiters the articles cannot know (a per-request tag); with
     `today`, the date the question is asked on, so "this week" means the right week."""
     tag, blocks = format_passages(passages, salt=question)
-    system = render_prompt("answer_system", refusal=REFUSAL, max_sentences=max_sentences)
-    user = render_prompt("answer_user", tag=tag, passages=blocks, question=" ".join(question.split()),
-                         today=render_prompt("today", date=today) + "\n\n" if today else "")
+    system = fill("answer_system", refusal=REFUSAL, max_sentences=max_sentences)
+    user = fill("answer_user", tag=tag, passages=blocks, question=" ".join(question.split()),
+                today=fill("today", date=today) + "\n\n" if today else "")
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
@@ -80,20 +64,22 @@ def extract(question: str, passages: Sequence[Passage], embedder: Embedder, limi
     return picked
 
 
-def answer(question: str, passages: Sequence[Passage], *, llm: LLM, embedder: Embedder,
+def answer(question: str, passages: Sequence[Passage], *, llm: LLM | None, embedder: Embedder,
            options: AskOptions = AskOptions(), on_token: Callable[[str], None] | None = None) -> Answer:
-    """Generate (or extract) an answer and verify every citation in it."""
+    """Generate an answer and verify every citation in it; with no model (`llm` None), the best
+    supporting sentences, cited."""
     t0 = time.perf_counter()
     timings = Timings()
     passages = list(passages)
+    name = model_name(llm)
     if not passages:
-        return Answer(question, REFUSAL, [], [], llm.name, refused=True, timings=timings)
-    if isinstance(llm, Extractive):
+        return Answer(question, REFUSAL, [], [], name, refused=True, timings=timings)
+    if llm is None:
         sentences = extract(question, passages, embedder)
         timings.total_ms = (time.perf_counter() - t0) * 1000
         if not sentences:
-            return Answer(question, REFUSAL, [], passages, llm.name, refused=True, timings=timings)
-        return Answer(question, render(sentences), sentences, passages, llm.name, timings=timings)
+            return Answer(question, REFUSAL, [], passages, name, refused=True, timings=timings)
+        return Answer(question, cited_text(sentences), sentences, passages, name, timings=timings)
 
     messages = build_messages(question, passages, options.max_sentences, options.today)
     pieces: list[str] = []
@@ -114,24 +100,23 @@ def answer(question: str, passages: Sequence[Passage], *, llm: LLM, embedder: Em
     incomplete = not llm.usage.finished
 
     if is_refusal(raw) and not _CITED.search(raw):
-        return Answer(question, REFUSAL, [], passages, llm.name, refused=True, incomplete=incomplete, timings=timings)
+        return Answer(question, REFUSAL, [], passages, name, refused=True, incomplete=incomplete, timings=timings)
     sentences = verify(raw, passages, embedder)
     if not any(s.supported for s in sentences):
         evidence = extract(question, passages, embedder)
         if not evidence:
-            return Answer(question, REFUSAL, [], passages, llm.name, refused=True,
+            return Answer(question, REFUSAL, [], passages, name, refused=True,
                           fallback="the model's answer was not supported by the passages", timings=timings)
-        return Answer(question, render(evidence), evidence, passages, llm.name, incomplete=incomplete,
+        return Answer(question, cited_text(evidence), evidence, passages, name, incomplete=incomplete,
                       fallback="the model's answer was not supported by the passages; showing the best evidence instead",
                       timings=timings)
-    return Answer(question, render(sentences), sentences, passages, llm.name, incomplete=incomplete, timings=timings)
+    return Answer(question, cited_text(sentences), sentences, passages, name, incomplete=incomplete, timings=timings)
 
 
-def ask(question: str, *, store: Store, embedder: Embedder, index: LexicalIndex, llm: LLM,
+def ask(question: str, *, store: Store, embedder: Embedder, index: BM25Index, llm: LLM | None,
         options: AskOptions = AskOptions(), on_token: Callable[[str], None] | None = None) -> Answer:
     """Retrieve, then answer: the whole `qa ask` pipeline."""
-    found = retrieve(question, store=store, embedder=embedder, index=index, budget=options.budget, k=options.k,
-                     per_article=options.per_article, filters=options.filters, mode=options.mode)
+    found = retrieve(question, store=store, embedder=embedder, index=index, options=options.retrieval)
     result = answer(question, found.passages, llm=llm, embedder=embedder, options=options, on_token=on_token)
     result.timings.retrieval_ms = found.ms
     return result

@@ -1,6 +1,6 @@
 """Briefings on a topic across many articles: find them, summarise each (map), merge (reduce).
 
-Every sentence is verified against the numbered passages (qa/citations.py `verify`), exactly
+Every sentence is verified against the numbered passages (qa/verify.py `verify`), exactly
 as answers are. The timeline is built by code from each article's verified notes, ordered by
 article date. What articles say is disputed, and what they say is not yet known, is found by
 code too, so a briefing has them when the model misses them, and without a model.
@@ -10,23 +10,23 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
-from typing import Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .answer import format_passages
 from .chunking import sentence_spans
-from .verify import render
 from .embeddings import Embedder
-from .search.bm25 import LexicalIndex
-from .llm import LLM, Extractive, Messages
-from .prompts import render as render_prompt
-from .records import Article, Passage, Sentence, Timings
-from .search.retrieval import Filters, search, select_context
+from .llm import LLM, Messages, model_name
+from .notes import (CallProgress, Item, bullet_text, cached, clean_line, generate, note_lines, ranked_sentences,
+                    renumbered, to_global, units, verify_items)
+from .prompts import fill, format_passages
+from .records import Article, Cites, Passage, Sentence, Timings
+from .search.bm25 import BM25Index
+from .search.context import select_context
+from .search.retrieval import Filters, RetrievalOptions, search
 from .store import Store
-from .summarise import (Item, Progress, _units, bullet_text, cached, clean_line, generate, note_lines,
-                        ranked_sentences, renumbered, to_global, verify_items)
+from .verify import cited_text
 
 RELEVANCE_FLOOR = 0.25  # MiniLM cosine of the topic with an article's best sentence; unrelated text is ~0.1
 RELATIVE_FLOOR = 0.55  # ... and at least this share of the best article's
@@ -67,7 +67,7 @@ class TimelineEntry:
 
 
 @dataclass
-class Briefing:
+class Briefing(Cites):
     topic: str
     overview: Item
     key_points: list[Item]
@@ -90,11 +90,6 @@ class Briefing:
         return [s for item in items for s in item]
 
     @property
-    def cited(self) -> list[Passage]:
-        used = {n for s in self.sentences for n in s.citations}
-        return [p for p in self.passages if p.number in used]
-
-    @property
     def sources(self) -> list[str]:
         return sorted({p.source for p in self.cited if p.source})
 
@@ -102,12 +97,12 @@ class Briefing:
 # ---- finding the articles ------------------------------------------------------------------
 
 
-def find_articles(topic: str, *, store: Store, embedder: Embedder, index: LexicalIndex,
+def find_articles(topic: str, *, store: Store, embedder: Embedder, index: BM25Index,
                   options: BriefOptions) -> tuple[list[Article], list[Passage], np.ndarray]:
     """The most relevant articles, taken in turn from each source, and from each its passages on
     the topic (numbered across the briefing), dated articles first in date order."""
-    hits, qvec = search(topic, store=store, embedder=embedder, index=index, k=options.candidates,
-                        filters=options.filters)
+    hits, qvec = search(topic, store=store, embedder=embedder, index=index,
+                        options=RetrievalOptions(k=options.candidates, filters=options.filters))
     if qvec is None:
         qvec = embedder.embed([topic])[0]
     by_article: dict[str, list] = {}
@@ -122,9 +117,9 @@ def find_articles(topic: str, *, store: Store, embedder: Embedder, index: Lexica
     scored: list[tuple[float, str, list[Passage]]] = []
     for aid in [a for a in ranked if a in pool]:
         passages = select_context(topic, by_article[aid], store=store, embedder=embedder, index=index, qvec=qvec,
-                                  budget=options.per_article_budget, per_article=3)
-        units = [s for _, s in _units(passages, 4)]
-        relevance = float(np.max(embedder.embed(units) @ qvec)) if units else 0.0
+                                  options=RetrievalOptions(budget=options.per_article_budget, per_article=3))
+        texts = [s for _, s in units(passages, 4)]
+        relevance = float(np.max(embedder.embed(texts) @ qvec)) if texts else 0.0
         scored.append((relevance, aid, passages))
     # relevant in itself, and not far below the best article: off-topic articles make a briefing worse
     floor = max(RELEVANCE_FLOOR, RELATIVE_FLOOR * max((r for r, _, _ in scored), default=0.0))
@@ -142,8 +137,7 @@ def find_articles(topic: str, *, store: Store, embedder: Embedder, index: Lexica
     numbered: list[Passage] = []
     for _, _, passages in chosen:
         for p in passages:
-            numbered.append(Passage(len(numbered) + 1, p.article_id, p.chunk_id, p.text, p.start, p.end, p.title,
-                                    p.source, p.date, p.url, p.score))
+            numbered.append(replace(p, number=len(numbered) + 1))
     return [meta[aid] for _, aid, _ in chosen], numbered, qvec
 
 
@@ -152,8 +146,8 @@ def find_articles(topic: str, *, store: Store, embedder: Embedder, index: Lexica
 
 def map_messages(topic: str, passages: Sequence[Passage], notes: int) -> Messages:
     tag, blocks = format_passages(passages, salt=topic)
-    return [{"role": "system", "content": render_prompt("brief_map", notes=notes)},
-            {"role": "user", "content": render_prompt("brief_map_user", topic=" ".join(topic.split()), tag=tag,
+    return [{"role": "system", "content": fill("brief_map", notes=notes)},
+            {"role": "user", "content": fill("brief_map_user", topic=" ".join(topic.split()), tag=tag,
                                                       passages=blocks)}]
 
 
@@ -171,9 +165,9 @@ def reduce_messages(topic: str, notes: dict[str, list[Item]], articles: Sequence
     for art in articles:
         if notes.get(art.id):
             head = f"{art.source or 'unknown source'}, {art.date or 'undated'}: {' '.join(art.title.split())}"
-            blocks.append(head + "\n" + "\n".join(f"- {render(item)}" for item in notes[art.id]))
-    return [{"role": "system", "content": render_prompt("brief_reduce", points=points)},
-            {"role": "user", "content": render_prompt("brief_reduce_user", topic=" ".join(topic.split()),
+            blocks.append(head + "\n" + "\n".join(f"- {cited_text(item)}" for item in notes[art.id]))
+    return [{"role": "system", "content": fill("brief_reduce", points=points)},
+            {"role": "user", "content": fill("brief_reduce_user", topic=" ".join(topic.split()),
                                                       notes="\n\n".join(blocks))}]
 
 
@@ -220,11 +214,11 @@ def disagreements(passages: Sequence[Passage], embedder: Embedder, qvec: np.ndar
 
 def open_questions(passages: Sequence[Passage], embedder: Embedder, qvec: np.ndarray, limit: int = 2) -> list[Item]:
     """Sentences that say something is not yet known or decided, most relevant first."""
-    units = [(n, s) for n, s in _units(passages, 5) if _OPEN.search(s)]
-    if not units:
+    found = [(n, s) for n, s in units(passages, 5) if _OPEN.search(s)]
+    if not found:
         return []
-    relevance = embedder.embed([s for _, s in units]) @ qvec
-    return _best_distinct([(float(r), [Sentence(s, (n,), True, 1.0)]) for r, (n, s) in zip(relevance, units)], limit)
+    relevance = embedder.embed([s for _, s in found]) @ qvec
+    return _best_distinct([(float(r), [Sentence(s, (n,), True, 1.0)]) for r, (n, s) in zip(relevance, found)], limit)
 
 
 def _best_distinct(found: list[tuple[float, Item]], limit: int) -> list[Item]:
@@ -258,8 +252,8 @@ def _merge(model: list[Item], code: list[Item], limit: int) -> list[Item]:
 # ---- the briefing ---------------------------------------------------------------------------
 
 
-def brief(topic: str, *, store: Store, embedder: Embedder, index: LexicalIndex, llm: LLM,
-          options: BriefOptions = BriefOptions(), on_progress: Progress | None = None) -> Briefing:
+def brief(topic: str, *, store: Store, embedder: Embedder, index: BM25Index, llm: LLM | None,
+          options: BriefOptions = BriefOptions(), on_progress: CallProgress | None = None) -> Briefing:
     """Find the articles on a topic, take notes on each (map), merge them into a briefing (reduce)."""
     t0 = time.perf_counter()
     timings = Timings()
@@ -268,13 +262,12 @@ def brief(topic: str, *, store: Store, embedder: Embedder, index: LexicalIndex, 
     articles, passages, qvec = find_articles(topic, store=store, embedder=embedder, index=index, options=options)
     timings.retrieval_ms = (time.perf_counter() - t0) * 1000
     by_article = {a.id: [p for p in passages if p.article_id == a.id] for a in articles}
-    use_model = not isinstance(llm, Extractive)
-    planned = len(articles) + 1 if use_model else 0
+    planned = len(articles) + 1 if llm is not None else 0
     calls = dropped = 0
     notes: dict[str, list[Item]] = {}
     for art in articles:
         own = by_article[art.id]
-        if use_model:
+        if llm is not None:
             progress(calls, planned, f"article {calls + 1} of {len(articles)}: {art.source or art.title[:30]}")
             local, mapping = renumbered(own)
             raw = generate(llm, map_messages(topic, local, options.notes), options.notes * 45 + 20,
@@ -299,12 +292,12 @@ def brief(topic: str, *, store: Store, embedder: Embedder, index: LexicalIndex, 
     def finish(overview: Item, points: list[Item], disputes: list[Item], questions: list[Item],
                fallback: str = "", set_aside: int = 0) -> Briefing:
         timings.total_ms = (time.perf_counter() - t0) * 1000
-        return Briefing(topic, overview, points, timeline, disputes, questions, passages, articles, llm.name,
+        return Briefing(topic, overview, points, timeline, disputes, questions, passages, articles, model_name(llm),
                         fallback=fallback, calls=calls, dropped=dropped, set_aside=set_aside, timings=timings)
 
     ranked = sorted((item for items in notes.values() for item in items), key=on_topic, reverse=True)
     extractive = (ranked[0] if ranked else [], ranked[1:options.points + 1], found_disagreements, found_questions)
-    if not use_model or not articles:
+    if llm is None or not articles:
         return finish(*extractive)
     progress(calls, planned, "merging")
     raw = generate(llm, reduce_messages(topic, notes, articles, options.points), 150 + options.points * 50,

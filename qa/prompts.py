@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from string import Template
 
 from .errors import QAError
+from .records import Passage
 
 # In a checkout (and an editable install) the files are prompts/ beside the package; a wheel
 # carries them as qa/prompt_files/ (pyproject.toml maps one to the other).
 _PACKAGED = Path(__file__).resolve().parent / "prompt_files"
 PROMPTS_DIR = _PACKAGED if _PACKAGED.is_dir() else Path(__file__).resolve().parent.parent / "prompts"
 REFUSAL = "I don't know: the articles do not say."
+# A citation marker as the prompts ask for it: [2], or several numbers in one: [1, 3]
+CITATION = re.compile(r"\[(\s*\d+\s*(?:[,;]\s*\d+\s*)*)\]")
 
 
 @lru_cache(maxsize=None)
@@ -32,7 +36,7 @@ def variables(name: str) -> set[str]:
             if m.group("named") or m.group("braced")}
 
 
-def render(name: str, **values: object) -> str:
+def fill(name: str, **values: object) -> str:
     """Fill a prompt; every variable must be given and every given value must be used."""
     needed = variables(name)
     missing, unknown = needed - values.keys(), values.keys() - needed
@@ -48,10 +52,18 @@ def prompts_hash() -> str:
     return digest.hexdigest()[:12]
 
 
-_MARKER = re.compile(r"\[(\s*\d+\s*(?:[,;]\s*\d+\s*)*)\]")
-
-
 def neutralise(text: str, tag: str) -> str:
     """Article text as inert data: no citation markers, no delimiter look-alikes."""
-    text = _MARKER.sub(lambda m: "(" + m.group(1) + ")", text)
+    text = CITATION.sub(lambda m: "(" + m.group(1) + ")", text)
     return re.sub(re.escape(tag), "passage", text, flags=re.I).replace("<", "‹").replace(">", "›")
+
+
+def format_passages(passages: Sequence[Passage], salt: str = "") -> tuple[str, str]:
+    """(tag, text): numbered passages inside delimiters the articles cannot know (a per-request
+    tag made from `salt` and the passage texts), article text neutralised."""
+    digest = hashlib.sha1((salt + "".join(p.text for p in passages)).encode()).hexdigest()[:6]
+    tag = f"passage-{digest}"
+    blocks = [fill("passage", tag=tag, number=p.number, title=neutralise(p.title, tag),
+                   source=neutralise(p.source, tag), date=p.date or "undated", text=neutralise(p.text, tag))
+              for p in passages]
+    return tag, "\n\n".join(blocks)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,6 @@ class Passage:
 
     number: int
     article_id: str
-    chunk_id: str
     text: str
     start: int  # character offsets of `text` inside the article text
     end: int
@@ -86,8 +87,26 @@ class Timings:
         return self.completion_tokens / (self.generation_ms / 1000) if self.generation_ms > 0 else 0.0
 
 
+class _Citing(Protocol):
+    @property
+    def passages(self) -> Sequence[Passage]: ...
+
+    @property
+    def sentences(self) -> Sequence[Sentence]: ...
+
+
+class Cites:
+    """For results made of verified sentences over numbered passages (answers, summaries, briefings)."""
+
+    @property
+    def cited(self: _Citing) -> list[Passage]:
+        """The passages some sentence cites, in passage order."""
+        used = {n for s in self.sentences for n in s.citations}
+        return [p for p in self.passages if p.number in used]
+
+
 @dataclass
-class Answer:
+class Answer(Cites):
     """What `qa ask` returns: verified sentences, the passages they cite, and how it went."""
 
     question: str
@@ -100,7 +119,16 @@ class Answer:
     incomplete: bool = False
     timings: Timings = field(default_factory=Timings)
 
-    @property
-    def cited(self) -> list[Passage]:
-        used = {n for s in self.sentences for n in s.citations}
-        return [p for p in self.passages if p.number in used]
+
+def sentence_json(s: Sentence, *, scores: bool = True) -> dict:
+    """A verified sentence as JSON; with `scores`, its support score and whether code added its citation."""
+    data: dict = {"text": s.text, "citations": list(s.citations), "supported": s.supported}
+    if scores:
+        data.update(support=s.support, citation_added=s.added_citation)
+    return data
+
+
+def passage_json(p: Passage) -> dict:
+    """A cited passage as JSON: where it comes from and its offsets in its article's text."""
+    return {"number": p.number, "article_id": p.article_id, "title": p.title, "source": p.source, "date": p.date,
+            "url": p.url, "start": p.start, "end": p.end, "text": p.text}

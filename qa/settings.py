@@ -41,6 +41,7 @@ class Settings:
     fetch_max_redirects: int = 5
     as_of: str = ""  # the date questions are asked on (YYYY-MM-DD), told to the model; "" = none
     near_duplicates: float = 0.7  # word-shingle Jaccard at which a new article is a copy of a stored one; 0 = off
+    plugins: str = ""  # modules whose register(backends) adds backends (the test suite's fakes); see qa/library.py
 
     @property
     def config_file(self) -> Path:

@@ -1,4 +1,4 @@
-"""Summaries of one article, every claim cited and verified (qa/citations.py), with no model too.
+"""Summaries of one article, every claim cited and verified (qa/verify.py), with no model too.
 
 - The article's sentences are grouped into numbered passages, the unit a citation points at.
 - It fits the context budget: one call. It does not: map-reduce. Each part is summarised
@@ -13,25 +13,23 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any
 
-import numpy as np
-
-from .answer import format_passages
 from .chunking import sentence_spans
-from .verify import render, verify
 from .embeddings import Embedder
 from .errors import UsageError
-from .llm import LLM, Extractive, Messages
-from .prompts import render as render_prompt
-from .records import Article, Passage, Sentence, Timings
+from .llm import LLM, Messages, model_name
+from .notes import (BULLET, CallProgress, Item, bullet_text, cached, clean_line, generate, is_statement, note_lines,
+                    ranked_sentences, renumbered, to_global, verify_items)
+from .prompts import fill, format_passages
+from .records import Article, Cites, Passage, Sentence, Timings
 from .store import Store, StoredArticle
 from .tokens import count_tokens
+from .verify import cited_text, verify
 
-Progress = Callable[[int, int, str], None]  # (model calls done, calls planned, what is happening)
-Item = list[Sentence]  # one bullet, or one paragraph: the sentences of it, each verified
 PASSAGE_OVERHEAD = 24  # tokens of delimiter and title/source/date around each passage
 STYLES = ("bullets", "paragraph")
 
@@ -51,7 +49,7 @@ class SummaryOptions:
 
 
 @dataclass
-class Summary:
+class Summary(Cites):
     """A verified summary: a headline and points (bullets), or one paragraph, over numbered passages."""
 
     article: Article
@@ -74,11 +72,6 @@ class Summary:
     def text(self) -> str:
         """The summary as plain text, without citation markers."""
         return " ".join(s.text for s in self.sentences)
-
-    @property
-    def cited(self) -> list[Passage]:
-        used = {n for s in self.sentences for n in s.citations}
-        return [p for p in self.passages if p.number in used]
 
     @property
     def support_rate(self) -> float:
@@ -137,7 +130,7 @@ def article_passages(article: Article, max_tokens: int = 120, first: int = 1) ->
         else:
             current.append((a, b, tokens))
             size += tokens
-    return [Passage(number=first + i, article_id=article.id, chunk_id="", text=text[g[0][0]:g[-1][1]],
+    return [Passage(number=first + i, article_id=article.id, text=text[g[0][0]:g[-1][1]],
                     start=g[0][0], end=g[-1][1], title=article.title, source=article.source, date=article.date,
                     url=article.url)
             for i, g in enumerate(groups)]
@@ -162,73 +155,10 @@ def split_parts(passages: Sequence[Passage], budget: int) -> list[list[Passage]]
     return parts
 
 
-def renumbered(passages: Sequence[Passage]) -> tuple[list[Passage], dict[int, int]]:
-    """The passages numbered 1..k for one model call, and the map back to their own numbers."""
-    local = [replace(p, number=i + 1) for i, p in enumerate(passages)]
-    return local, {i + 1: p.number for i, p in enumerate(passages)}
-
-
-def to_global(items: Sequence[Item], mapping: dict[int, int]) -> list[Item]:
-    return [[replace(s, citations=tuple(mapping[n] for n in s.citations)) for s in item] for item in items]
-
-
-# ---- verification --------------------------------------------------------------------------
-
-
-class CachedEmbedder:
-    """The embedder with a memory, so verifying many small texts against the same passages
-    embeds each passage sentence once."""
-
-    def __init__(self, embedder: Embedder):
-        self.inner = embedder
-        self.name = embedder.name
-        self.dimension = embedder.dimension
-        self._seen: dict[str, np.ndarray] = {}
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        missing = list(dict.fromkeys(t for t in texts if t not in self._seen))
-        if missing:
-            for t, v in zip(missing, self.inner.embed(missing)):
-                self._seen[t] = v
-        if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        return np.stack([self._seen[t] for t in texts])
-
-
-def cached(embedder: Embedder) -> Embedder:
-    return embedder if isinstance(embedder, CachedEmbedder) else CachedEmbedder(embedder)
-
-
-def verify_items(texts: Sequence[str], passages: Sequence[Passage], embedder: Embedder) -> list[Item]:
-    """Each text (a bullet, a paragraph) checked by `qa.citations.verify` against the passages."""
-    return [item for item in (verify(t, passages, embedder) for t in texts) if item]
 
 
 _HEADLINE = re.compile(r"^(?:headline|title)\s*[:\-–]\s*", re.I)
-_BULLET = re.compile(r"^(?:[-*•·]|\d{1,2}[.)])\s+")
-_LABEL = re.compile(r"^[A-Za-z][\w ']{0,40}:$")  # "Summary:", "Key points:" on a line of their own
-_NOTHING = re.compile(r"^(?:none|nothing|n/?a|no (?:disagreements?|open questions?|questions?|notes?|information))"
-                      r"\W*$", re.I)
-_PREFIX = re.compile(r"^(?:summary|paragraph|notes?)\s*:\s*(?=\S)", re.I)  # "Summary: The ..." on one line
 
-
-def clean_line(line: str) -> str:
-    line = line.strip().replace("**", "").replace("__", "")
-    return _PREFIX.sub("", re.sub(r"^#+\s*", "", line)).strip()
-
-
-def bullet_text(line: str) -> str:
-    """A line of model text without its bullet mark; "" for blank lines, "none" and bare labels."""
-    line = clean_line(line)
-    if not line or _LABEL.match(line) and not re.search(r"\[\d", line):
-        return ""
-    body = _BULLET.sub("", line).strip()
-    return "" if _NOTHING.match(body) else body
-
-
-def note_lines(raw: str) -> list[str]:
-    """Every line of the model's notes, bullet or not."""
-    return [t for t in map(bullet_text, raw.splitlines()) if t]
 
 
 def parse_lines(raw: str) -> tuple[str, list[str]]:
@@ -238,7 +168,7 @@ def parse_lines(raw: str) -> tuple[str, list[str]]:
         line = clean_line(line)
         if _HEADLINE.match(line):
             headline = headline or _HEADLINE.sub("", line)
-        elif not headline and not bullets and line and not _BULLET.match(line) and bullet_text(line):
+        elif not headline and not bullets and line and not BULLET.match(line) and bullet_text(line):
             headline = line
         elif text := bullet_text(line):
             bullets.append(text)
@@ -271,37 +201,6 @@ def trim(items: list[Item], words: int) -> list[Item]:
 # ---- extractive ----------------------------------------------------------------------------
 
 
-def _units(passages: Sequence[Passage], min_words: int = 5) -> list[tuple[int, str]]:
-    units = [(p.number, p.text[a:b]) for p in passages for a, b in sentence_spans(p.text)]
-    return [(n, s) for n, s in units if len(s.split()) >= min_words]
-
-
-def _is_statement(sentence: str, words: int = 8) -> bool:
-    """A sentence fit to lead a summary: not a question, a sub-heading or a dateline."""
-    return len(sentence.split()) >= words and sentence.rstrip("\"'”’)").endswith((".", "!"))
-
-
-def ranked_sentences(passages: Sequence[Passage], embedder: Embedder, topic: np.ndarray | None = None,
-                     redundancy: float = 0.85) -> list[tuple[float, int, int, str]]:
-    """(score, order, passage number, sentence), best first: centrality in the article (similarity
-    to the mean of all its sentences), plus relevance to `topic` when given; near-repeats dropped."""
-    units = _units(passages)
-    # sub-headings, questions and fragments of live blogs make poor points: statements first
-    units = [u for u in units if _is_statement(u[1], 6)] or units
-    if not units:
-        return []
-    vectors = embedder.embed([s for _, s in units])
-    centre = vectors.mean(axis=0)
-    centre /= max(float(np.linalg.norm(centre)), 1e-9)
-    score = vectors @ centre
-    if topic is not None:
-        score = 0.4 * score + 0.6 * (vectors @ topic)
-    picked: list[int] = []
-    for j in np.argsort(-score):
-        if all(float(vectors[j] @ vectors[i]) < redundancy for i in picked):
-            picked.append(int(j))
-    return [(float(score[j]), j, units[j][0], units[j][1]) for j in picked]
-
 
 def extract_summary(passages: Sequence[Passage], embedder: Embedder, options: SummaryOptions) -> tuple[Item, list[Item]]:
     """(headline, points) with no model: the lead sentence, then the most central sentences, cited."""
@@ -309,7 +208,7 @@ def extract_summary(passages: Sequence[Passage], embedder: Embedder, options: Su
     if not ranked:
         return [], []
     order = sorted(ranked, key=lambda r: r[1])
-    lead = next((r for r in order if _is_statement(r[3])), order[0])
+    lead = next((r for r in order if is_statement(r[3])), order[0])
     rest = [r for r in ranked if r is not lead]
     quote = lambda r: Sentence(r[3], (r[2],), True, 1.0)  # noqa: E731  (a verbatim quote supports itself)
     if options.style == "bullets":
@@ -324,23 +223,11 @@ def extract_summary(passages: Sequence[Passage], embedder: Embedder, options: Su
     return [], [[quote(r) for r in sorted(chosen, key=lambda r: r[1])]]
 
 
-# ---- the model -----------------------------------------------------------------------------
-
-
-def generate(llm: LLM, messages: Messages, max_tokens: int, temperature: float, timings: Timings) -> str:
-    """One model call, its tokens and time added to `timings`."""
-    t0 = time.perf_counter()
-    raw = llm.complete(messages, max_tokens=max_tokens, temperature=temperature)
-    timings.generation_ms += (time.perf_counter() - t0) * 1000
-    timings.prompt_tokens += llm.usage.prompt_tokens
-    timings.completion_tokens += llm.usage.completion_tokens
-    return raw
-
 
 def _shape(options: SummaryOptions) -> str:
     if options.style == "bullets":
-        return render_prompt("summarise_shape_bullets", bullets=options.bullets, words=options.word_limit)
-    return render_prompt("summarise_shape_paragraph", words=options.word_limit)
+        return fill("summarise_shape_bullets", bullets=options.bullets, words=options.word_limit)
+    return fill("summarise_shape_paragraph", words=options.word_limit)
 
 
 def _max_tokens(options: SummaryOptions) -> int:
@@ -349,22 +236,22 @@ def _max_tokens(options: SummaryOptions) -> int:
 
 def summary_messages(passages: Sequence[Passage], options: SummaryOptions) -> Messages:
     tag, blocks = format_passages(passages, salt="summarise")
-    return [{"role": "system", "content": render_prompt("summarise_system", shape=_shape(options))},
-            {"role": "user", "content": render_prompt("summarise_user", tag=tag, passages=blocks)}]
+    return [{"role": "system", "content": fill("summarise_system", shape=_shape(options))},
+            {"role": "user", "content": fill("summarise_user", tag=tag, passages=blocks)}]
 
 
 def map_messages(passages: Sequence[Passage], part: int, parts: int, title: str, notes: int) -> Messages:
     tag, blocks = format_passages(passages, salt=f"map{part}")
-    return [{"role": "system", "content": render_prompt("summarise_map", notes=notes)},
-            {"role": "user", "content": render_prompt("summarise_map_user", part=part, parts=parts,
+    return [{"role": "system", "content": fill("summarise_map", notes=notes)},
+            {"role": "user", "content": fill("summarise_map_user", part=part, parts=parts,
                                                       title=" ".join(title.split()) or "untitled", tag=tag,
                                                       passages=blocks)}]
 
 
 def reduce_messages(notes: Sequence[Item], title: str, options: SummaryOptions) -> Messages:
-    lines = "\n".join(f"- {render(item)}" for item in notes)
-    return [{"role": "system", "content": render_prompt("summarise_reduce", shape=_shape(options))},
-            {"role": "user", "content": render_prompt("summarise_reduce_user", title=" ".join(title.split())
+    lines = "\n".join(f"- {cited_text(item)}" for item in notes)
+    return [{"role": "system", "content": fill("summarise_reduce", shape=_shape(options))},
+            {"role": "user", "content": fill("summarise_reduce_user", title=" ".join(title.split())
                                                       or "untitled", notes=lines)}]
 
 
@@ -381,8 +268,8 @@ def shape_items(raw: str, passages: Sequence[Passage], embedder: Embedder,
     return headline, trim(points, max(options.word_limit - word_count(headline), 10))
 
 
-def summarise(article: Article, *, llm: LLM, embedder: Embedder, options: SummaryOptions = SummaryOptions(),
-              on_progress: Progress | None = None) -> Summary:
+def summarise(article: Article, *, llm: LLM | None, embedder: Embedder, options: SummaryOptions = SummaryOptions(),
+              on_progress: CallProgress | None = None) -> Summary:
     """Summarise one article: extractive, one call, or map-reduce when it exceeds the budget."""
     if options.style not in STYLES:
         raise UsageError(f"--style must be bullets or paragraph, not {options.style!r}.")
@@ -392,11 +279,12 @@ def summarise(article: Article, *, llm: LLM, embedder: Embedder, options: Summar
     passages = article_passages(article, options.passage_tokens)
     progress = on_progress or (lambda done, total, what: None)
 
-    def finish(headline: Item, points: list[Item], **extra) -> Summary:
+    def finish(headline: Item, points: list[Item], **extra: Any) -> Summary:
         timings.total_ms = (time.perf_counter() - t0) * 1000
-        return Summary(article, headline, points, passages, options.style, llm.name, timings=timings, **extra)
+        return Summary(article, headline, points, passages, options.style, model_name(llm), timings=timings,
+                       **extra)
 
-    if isinstance(llm, Extractive) or not passages:
+    if llm is None or not passages:
         return finish(*extract_summary(passages, embedder, options))
 
     parts = split_parts(passages, options.budget)
@@ -434,15 +322,15 @@ def summarise(article: Article, *, llm: LLM, embedder: Embedder, options: Summar
 
 
 def _reduce(notes: list[Item], title: str, passages: Sequence[Passage], llm: LLM, embedder: Embedder,
-            options: SummaryOptions, timings: Timings, progress: Progress) -> tuple[Item, list[Item], int]:
+            options: SummaryOptions, timings: Timings, progress: CallProgress) -> tuple[Item, list[Item], int]:
     """Merge notes into the summary; notes over the budget are merged in groups first, round by round."""
     calls = 0
     note_options = replace(options, style="bullets", bullets=6, words=150)
-    while sum(count_tokens(render(n)) + 2 for n in notes) > options.budget and len(notes) > 1:
+    while sum(count_tokens(cited_text(n)) + 2 for n in notes) > options.budget and len(notes) > 1:
         groups: list[list[Item]] = [[]]
         used = 0
         for note in notes:
-            cost = count_tokens(render(note)) + 2
+            cost = count_tokens(cited_text(note)) + 2
             if groups[-1] and used + cost > options.budget:
                 groups.append([])
                 used = 0

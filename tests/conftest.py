@@ -1,6 +1,8 @@
 """Shared fixtures: a real Chroma on tmp_path, the real tokenizer and the real MiniLM embedder.
 
-Tests never touch the network: pytest-socket allows loopback only (see pyproject.toml).
+Tests never touch the network: pytest-socket allows loopback only (see pyproject.toml). The fakes
+(tests/fakes.py) are registered as backends named `fake` through QA_PLUGINS, for the `qa`
+processes tests start too; tests/local_web.py (a web server on loopback) is a plugin of this suite.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "eval" / "sample" / "articles"
+pytest_plugins = ["tests.local_web"]
 
 
 @pytest.fixture(autouse=True)
@@ -22,6 +25,8 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     for name in list(os.environ):
         if name.startswith("QA_") and name != "QA_HOME" or name.startswith("OPENAI_"):
             monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("QA_PLUGINS", "tests.fakes")  # `--llm fake`, `--embedder fake`, here and in child processes
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     from qa.settings import load_settings, prepare_environment
 
     prepare_environment(load_settings())
@@ -44,9 +49,27 @@ def embedder():
 
 @pytest.fixture
 def fake_embedder():
-    from qa.embeddings import FakeEmbedder
+    from tests.fakes import FakeEmbedder
 
     return FakeEmbedder()
+
+
+@pytest.fixture(scope="module")
+def sample_library(tmp_path_factory, embedder):
+    """(store, BM25 index) of the twelve sample articles with the real embedder, ingested once for the
+    module into their own data directory. Tests that change a store make one of their own."""
+    from qa.ingest.pipeline import ingest
+    from qa.search.bm25 import open_index
+    from qa.store import Store
+
+    home = tmp_path_factory.mktemp("sample-library")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TIKTOKEN_CACHE_DIR", str(home / "tiktoken"))
+        store = Store(home, "articles", embedder.name, embedder.dimension)
+        report = ingest([str(SAMPLE)], store=store, embedder=embedder, index=open_index(store, refresh=False))
+        assert report.count("new") == 12 and not report.failed
+        yield store, open_index(store)
+    store.close()
 
 
 @pytest.fixture
@@ -67,11 +90,12 @@ def make_store(home):
 
 
 @pytest.fixture
-def index_for(home):
-    from qa.search.bm25 import LexicalIndex
+def index_for():
+    """The BM25 index of a store as saved (what ingest is given; it brings it up to date)."""
+    from qa.search.bm25 import open_index
 
     def _make(store):
-        return LexicalIndex(home / "bm25" / store.name)
+        return open_index(store, refresh=False)
 
     return _make
 

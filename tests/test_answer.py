@@ -3,26 +3,24 @@
 import pytest
 
 from qa.answer import AskOptions, answer, ask
-from qa.ingest.pipeline import ingest, open_index
-from qa.llm import Extractive, FakeLLM
+from qa.ingest.pipeline import ingest
 from qa.prompts import REFUSAL
-from qa.search.retrieval import Filters, retrieve
+from qa.search.retrieval import Filters, RetrievalOptions, retrieve
+from tests.fakes import FakeLLM
 
 STRIKE = "What pay rise did Korvane's Brakemoor workers accept to end their strike?"
+AT_400 = RetrievalOptions(budget=400)
 
 
 @pytest.fixture
-def library(make_store, index_for, embedder, sample_dir):
-    store = make_store(embedder)
-    index = index_for(store)
-    report = ingest([str(sample_dir)], store=store, embedder=embedder, index=index)
-    assert report.count("new") == 12 and not report.failed
-    return store, open_index(store)
+def library(sample_library):
+    """The sample, ingested once for the module (conftest.py); tests that change a store make their own."""
+    return sample_library
 
 
 def test_retrieval_finds_the_answer_within_budget(library, embedder):
     store, index = library
-    found = retrieve(STRIKE, store=store, embedder=embedder, index=index, budget=400)
+    found = retrieve(STRIKE, store=store, embedder=embedder, index=index, options=AT_400)
     assert found.passages
     assert "7 per cent pay rise" in " ".join(p.text for p in found.passages)
     assert found.passages[0].title.startswith("Korvane strike ends")
@@ -44,43 +42,60 @@ class CountingEmbedder:
         return self.inner.embed(texts)
 
 
+class WithoutSentenceVectors:
+    """The real store as one written before sentence vectors were kept: it has none to give."""
+
+    def __init__(self, store):
+        self.store = store
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+    def sentence_vectors(self, article_ids):
+        return {}
+
+
 def test_retrieval_embeds_only_the_question_when_sentence_vectors_are_stored(library, embedder):
     store, index = library
     counting = CountingEmbedder(embedder)
-    stored = retrieve(STRIKE, store=store, embedder=counting, index=index, budget=400)
+    stored = retrieve(STRIKE, store=store, embedder=counting, index=index, options=AT_400)
     assert counting.texts == 1 and stored.passages
 
     # a store written before sentence vectors were kept: the sentences are embedded at question
     # time instead, and the context chosen is the same
-    store.db.execute("DELETE FROM sentence_vectors")
-    older = retrieve(STRIKE, store=store, embedder=counting, index=index, budget=400)
+    older = retrieve(STRIKE, store=WithoutSentenceVectors(store), embedder=counting, index=index, options=AT_400)
     assert counting.texts > 10
     assert [(p.article_id, p.start, p.end) for p in older.passages] == \
         [(p.article_id, p.start, p.end) for p in stored.passages]
 
 
-def test_stored_sentence_vectors_match_the_embedder_and_go_with_their_article(library, embedder):
+def test_stored_sentence_vectors_match_the_embedder_and_go_with_their_article(library, embedder, make_store,
+                                                                             index_for, sample_dir):
     import numpy as np
 
     from qa.chunking import article_sentences
 
-    store, index = library
-    article = store.articles()[0].article
-    spans, vectors = store.sentence_vectors([article.id])[article.id]
+    shared, _ = library
+    article = shared.articles()[0].article
+    spans, vectors = shared.sentence_vectors([article.id])[article.id]
     assert spans == article_sentences(article)
     fresh = embedder.embed([article.text[a:b] for a, b in spans])
     assert np.allclose(vectors, fresh, atol=2e-3)  # kept as float16
+    store = make_store(embedder)  # a store of its own to remove the article from
+    ingest([article.origin], store=store, embedder=embedder, index=index_for(store))
+    assert store.sentence_vectors([article.id])
     store.remove([article.id])
     assert store.sentence_vectors([article.id]) == {}
-    assert store.db.execute("SELECT COUNT(*) FROM sentence_vectors WHERE article_id=?", (article.id,)).fetchone()[0] == 0
+    assert store.catalogue.db.execute("SELECT COUNT(*) FROM sentence_vectors WHERE article_id=?", (article.id,)).fetchone()[0] == 0
 
 
 def test_filters_restrict_sources_and_dates(library, embedder):
     store, index = library
-    only = retrieve(STRIKE, store=store, embedder=embedder, index=index, filters=Filters(source="Capital Wire"))
+    only = retrieve(STRIKE, store=store, embedder=embedder, index=index,
+                    options=RetrievalOptions(filters=Filters(source="Capital Wire")))
     assert only.passages and {p.source for p in only.passages} == {"Capital Wire"}
     dated = retrieve("tram line", store=store, embedder=embedder, index=index,
-                     filters=Filters(since="2026-01-01", until="2026-02-28"))
+                     options=RetrievalOptions(filters=Filters(since="2026-01-01", until="2026-02-28")))
     assert dated.passages and all("2026-01-01" <= p.date <= "2026-02-28" for p in dated.passages)
 
 
@@ -116,12 +131,12 @@ def test_unsupported_answer_falls_back_to_extractive_evidence(library, embedder)
 
 def test_extractive_backend_cites_sentences_or_says_it_does_not_know(library, embedder):
     store, index = library
-    result = ask(STRIKE, store=store, embedder=embedder, index=index, llm=Extractive())
+    result = ask(STRIKE, store=store, embedder=embedder, index=index, llm=None)
     assert not result.refused and result.sentences
     for s in result.sentences:
         assert s.text in result.passages[s.citations[0] - 1].text
     unknown = ask("Who won the 1966 snooker world championship on the moon?", store=store, embedder=embedder,
-                  index=index, llm=Extractive())
+                  index=index, llm=None)
     assert unknown.refused
 
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from qa.chat import (Command, Session, ask_turn, clean_rewrite, describe_filters, is_follow_up, key_terms,
-                     load_last_session, new_session, open_passage, parse_command, parse_filters, rewrite_messages,
-                     rule_rewrite, save_session, save_transcript, sessions_dir, transcript_markdown)
+from qa.chat.commands import Command, open_passage, parse_command, parse_filters
+from qa.chat.session import (Session, describe_filters, load_last_session, new_session, save_session, save_transcript,
+                             sessions_dir, transcript_markdown)
+from qa.chat.turns import ask_turn, clean_rewrite, is_follow_up, key_terms, rewrite_messages, rule_rewrite
 from qa.errors import QAError, UsageError
-from qa.ingest.pipeline import ingest, open_index
-from qa.llm import Extractive, FakeLLM
+from tests.fakes import FakeLLM
 from qa.prompts import REFUSAL
 from qa.search.retrieval import Filters
 
@@ -23,20 +23,10 @@ STRIKE = "What pay rise did Korvane's Brakemoor workers accept to end their stri
 FOLLOW_UP = "How long did it last?"  # means nothing without the question before it
 
 
-@pytest.fixture(scope="module")
-def library(tmp_path_factory, embedder):
-    """The twelve sample articles, ingested once for the module into their own data directory."""
-    from qa.search.bm25 import LexicalIndex
-    from qa.store import Store
-
-    home = tmp_path_factory.mktemp("chat-library")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TIKTOKEN_CACHE_DIR", str(home / "tiktoken"))
-        store = Store(home, "articles", embedder.name, embedder.dimension)
-        report = ingest([str(SAMPLE)], store=store, embedder=embedder, index=LexicalIndex(home / "bm25" / "articles"))
-        assert report.count("new") == 12 and not report.failed
-        yield store, open_index(store)
-    store.close()
+@pytest.fixture
+def library(sample_library):
+    """The twelve sample articles, ingested once for the module (conftest.py)."""
+    return sample_library
 
 
 def _ask(session, question, library, embedder, llm):
@@ -78,9 +68,9 @@ def test_rule_rewrite_appends_the_key_words_of_the_previous_question():
 
 def test_extractive_follow_up_is_rewritten_and_answered_from_the_right_article(library, embedder):
     session = new_session()
-    first = _ask(session, STRIKE, library, embedder, Extractive())
+    first = _ask(session, STRIKE, library, embedder, None)
     _valid(first)
-    second = _ask(session, FOLLOW_UP, library, embedder, Extractive())
+    second = _ask(session, FOLLOW_UP, library, embedder, None)
     assert second.rewritten_by == "rule" and second.searched != FOLLOW_UP and "Korvane" in second.searched
     _valid(second)
     assert any("23-day strike" in p.text for p in second.answer.cited)
@@ -143,11 +133,11 @@ def test_ctrl_c_during_generation_records_a_stopped_turn(library, embedder):
             raise KeyboardInterrupt
 
     session = new_session()
-    first = _ask(session, STRIKE, library, embedder, Extractive())
+    first = _ask(session, STRIKE, library, embedder, None)
     with pytest.raises(KeyboardInterrupt):
         _ask(session, "When did the Riverside tram line open?", library, embedder, Interrupted())
     assert session.turns[-1].stopped and session.last_answered() is first
-    again = _ask(session, FOLLOW_UP, library, embedder, Extractive())  # the follow-up skips the stopped turn
+    again = _ask(session, FOLLOW_UP, library, embedder, None)  # the follow-up skips the stopped turn
     assert "Korvane" in again.searched
 
 
@@ -184,7 +174,7 @@ def test_filters_are_parsed_checked_and_cleared():
 
 def test_filters_apply_to_the_turns_of_the_session(library, embedder):
     session = new_session(filters=Filters(source="Capital Wire"))
-    turn = _ask(session, STRIKE, library, embedder, Extractive())
+    turn = _ask(session, STRIKE, library, embedder, None)
     assert turn.answer.passages and {p.source for p in turn.answer.passages} == {"Capital Wire"}
 
 
@@ -193,7 +183,7 @@ def test_open_shows_the_passage_in_full_with_its_article(library, embedder):
     session = new_session()
     with pytest.raises(UsageError, match="ask a question first"):
         open_passage(session, "1", store)
-    turn = _ask(session, STRIKE, library, embedder, Extractive())
+    turn = _ask(session, STRIKE, library, embedder, None)
     number = turn.answer.sentences[0].citations[0]
     opened = open_passage(session, f"[{number}]", store)
     assert opened.passage == turn.answer.passages[number - 1]
@@ -211,8 +201,8 @@ def test_open_shows_the_passage_in_full_with_its_article(library, embedder):
 
 def test_save_writes_the_transcript_with_its_citations(library, embedder, tmp_path):
     session = new_session()
-    first = _ask(session, STRIKE, library, embedder, Extractive())
-    second = _ask(session, FOLLOW_UP, library, embedder, Extractive())
+    first = _ask(session, STRIKE, library, embedder, None)
+    second = _ask(session, FOLLOW_UP, library, embedder, None)
     session.turns.append(replace(second, question="Who won the cup?", answer=None))  # a stopped turn
     path = save_transcript(session, tmp_path / "notes" / "chat", model="extractive")
     assert path == tmp_path / "notes" / "chat.md"
@@ -234,7 +224,7 @@ def test_sessions_persist_and_the_last_one_resumes(library, embedder, home):
     directory = sessions_dir(home, "articles")
     assert load_last_session(directory) is None
     session = new_session(filters=Filters(since="2026-01-01"))
-    _ask(session, STRIKE, library, embedder, Extractive())
+    _ask(session, STRIKE, library, embedder, None)
     save_session(session, directory)
     again = load_last_session(directory)
     assert again == session  # turns, answers, passages, filters: all of it
@@ -248,7 +238,7 @@ def test_sessions_persist_and_the_last_one_resumes(library, embedder, home):
 
 def test_rewrite_prompt_renders_with_what_the_code_passes(library, embedder):
     session = new_session()
-    _ask(session, STRIKE, library, embedder, Extractive())
+    _ask(session, STRIKE, library, embedder, None)
     system, user = (m["content"] for m in rewrite_messages("And then?", session.turns))
     assert "$" not in system + user and "And then?" in user and STRIKE in user
 
@@ -258,7 +248,7 @@ def test_stopping_a_streamed_answer_hangs_up_on_the_server():
     generating the abandoned answer and the next question waits behind it."""
     import httpx
 
-    from qa.llm import OpenAIChat
+    from qa.llm.openai_chat import OpenAIChat
 
     class Endless(httpx.SyncByteStream):
         closed = False

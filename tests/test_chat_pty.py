@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.chat import load_last_session, sessions_dir
+from qa.chat.session import load_last_session, sessions_dir
 
 pexpect = pytest.importorskip("pexpect")
 
@@ -30,7 +30,7 @@ PROMPT = "❯"
 def _env(home: Path, **more: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("QA_", "OPENAI_")) and k not in ("TIKTOKEN_CACHE_DIR", "COLUMNS", "LINES")}
-    env.update(QA_HOME=str(home), TERM="xterm-256color", PROMPT_TOOLKIT_NO_CPR="1", **more)
+    env.update(QA_HOME=str(home), QA_PLUGINS="tests.fakes", TERM="xterm-256color", PROMPT_TOOLKIT_NO_CPR="1", **more)
     return env
 
 

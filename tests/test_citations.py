@@ -1,15 +1,15 @@
 """Citation verification: the model proposes [n], the code checks every one."""
 
-from qa.verify import is_refusal, numbers_match, render, split_answer, verify
+from qa.verify import cited_text, is_refusal, numbers_match, split_answer, verify
 from qa.prompts import REFUSAL
 from qa.records import Passage
 
 
 def _passages():
     return [
-        Passage(1, "a1", "", "Korvane workers accepted a 7 per cent pay rise over two years.", 0, 60,
+        Passage(1, "a1", "Korvane workers accepted a 7 per cent pay rise over two years.", 0, 60,
                 title="Strike ends", source="Meridian", date="2026-02-04"),
-        Passage(2, "a2", "", "The Riverside tram line is 9.4 kilometres long and has 14 stops.", 0, 64,
+        Passage(2, "a2", "The Riverside tram line is 9.4 kilometres long and has 14 stops.", 0, 64,
                 title="Tram", source="Courier", date="2025-03-11"),
     ]
 
@@ -69,7 +69,7 @@ def test_no_citations_and_no_support_gives_no_supported_sentence(embedder):
 
 def test_render_puts_markers_before_the_full_stop(embedder):
     sentences = verify("Workers accepted a 7 per cent pay rise [1].", _passages(), embedder)
-    assert render(sentences) == "Workers accepted a 7 per cent pay rise [1]."
+    assert cited_text(sentences) == "Workers accepted a 7 per cent pay rise [1]."
 
 
 def test_refusal_detection():
@@ -79,7 +79,7 @@ def test_refusal_detection():
 
 
 def test_a_name_the_passage_does_not_contain_is_not_supported(embedder):
-    meta = Passage(1, "m", "", "Meta's revenue declined for a second consecutive quarter, the company said in 2022.",
+    meta = Passage(1, "m", "Meta's revenue declined for a second consecutive quarter, the company said in 2022.",
                    0, 80, title="Meta layoffs")
     [s] = verify("Microsoft's revenue declined for a second consecutive quarter [1].", [meta], embedder)
     assert not s.supported

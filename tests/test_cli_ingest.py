@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from qa.cli import app
-from qa.search.bm25 import LexicalIndex
+from qa.search.bm25 import open_index
 
 QA = Path(sys.executable).parent / "qa"
 STATUSES = ["new", "updated", "unchanged", "duplicate", "failed"]
@@ -150,9 +150,9 @@ def problem_lines(result, expected: dict[str, str]) -> None:
 
 
 def test_each_problem_is_one_line_a_user_sees(cli, tmp_path, monkeypatch):
-    from qa import cli as cli_module
+    from qa.cli import _shared
 
-    monkeypatch.setattr(cli_module.err, "_width", 1000)  # a wide terminal
+    monkeypatch.setattr(_shared.err, "_width", 1000)  # a wide terminal
     expected = bad_inputs(tmp_path / "in")
     result = cli("ingest", tmp_path / "in", tmp_path / "pipe.txt", tmp_path / "missing.txt", tmp_path / "*.nomatch")
     problem_lines(result, expected)
@@ -161,9 +161,9 @@ def test_each_problem_is_one_line_a_user_sees(cli, tmp_path, monkeypatch):
 
 
 def test_each_problem_is_one_line_at_the_default_width(cli, tmp_path, monkeypatch):
-    from qa import cli as cli_module
+    from qa.cli import _shared
 
-    monkeypatch.setattr(cli_module.err, "_width", 80)  # rich's width when stderr is not a terminal
+    monkeypatch.setattr(_shared.err, "_width", 80)  # rich's width when stderr is not a terminal
     expected = bad_inputs(tmp_path / "in")
     problem_lines(cli("ingest", tmp_path / "in", tmp_path / "pipe.txt", tmp_path / "missing.txt",
                       tmp_path / "*.nomatch"), expected)
@@ -210,8 +210,8 @@ def test_remove_by_id_prefix_deletes_everywhere(cli, tmp_path, home):
     assert result.exit_code == 0 and "Removed 1 article(s)." in result.stdout
     assert victim["id"] not in {s["id"] for s in as_json(cli("sources", "--json"))}
     assert not victim_chunks & store.vector_ids()
-    assert store.db.execute("SELECT COUNT(*) FROM chunks WHERE article_id=?", (victim["id"],)).fetchone()[0] == 0
-    index = LexicalIndex(home / "bm25" / "articles")
+    assert store.catalogue.db.execute("SELECT COUNT(*) FROM chunks WHERE article_id=?", (victim["id"],)).fetchone()[0] == 0
+    index = open_index(store, refresh=False)
     assert index.load() and not victim_chunks & set(index.ids) and len(index.ids) == 2
     assert index.generation == store.generation
     stats = as_json(cli("stats", "--json"))

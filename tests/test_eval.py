@@ -11,9 +11,13 @@ from typer.testing import CliRunner
 
 from qa.cli import app
 from qa.eval.adapters import load_set
-from qa.eval.runs import CachedLLM, RunDir, compare
-from qa.eval.evaluate import TIMING, Corpora, EvalItem, EvalSet, evaluate
-from qa.llm import Extractive, FakeLLM
+from qa.eval.cache import CachedLLM
+from qa.eval.runs import RunDir, compare
+from qa.eval.corpora import Corpora
+from qa.eval.evaluate import evaluate
+from qa.eval.gold import EvalItem, EvalSet
+from qa.eval.scoring import TIMING
+from tests.fakes import FakeLLM
 from qa.prompts import REFUSAL
 
 REPO = Path(__file__).resolve().parent.parent
@@ -78,8 +82,8 @@ def test_unparseable_choice_falls_back_to_the_best_supported_choice(sample_set, 
 
 def test_extractive_run_is_deterministic(sample_set, stores, embedder):
     subset = only(sample_set, "s02", "s05", "s08", "s13")
-    first = run(subset, stores, embedder, Extractive())
-    second = run(subset, stores, embedder, Extractive())
+    first = run(subset, stores, embedder, None)
+    second = run(subset, stores, embedder, None)
     strip = lambda rows: [{**r, "timings": None, "metrics": {k: v for k, v in r["metrics"].items()  # noqa: E731
                                                              if k not in TIMING}} for r in rows]
     assert strip(first) == strip(second)
@@ -218,14 +222,14 @@ def test_html_report_has_charts_and_flips(tmp_path):
 
 
 def test_summary_items_are_scored_with_rouge_against_the_best_reference(tmp_path, stores, embedder):
-    from qa.eval.evaluate import summary_scores
+    from qa.eval.scoring import summary_scores
 
     scores = summary_scores("the cat sat on the mat", "a dog barked\n\nthe cat sat on the mat")
     assert scores["rouge1"] == scores["rouge2"] == scores["rougeL"] == 1.0 and scores["summary_words"] == 6
     summaries = load_set("summaries", REPO / "eval" / "sample" / "summaries.jsonl", workspace=tmp_path,
                          corpus=[str(SAMPLE)])
     evalset = EvalSet("s", "summaries", summaries.items[2:], summaries.corpora)
-    (row,) = run(evalset, stores, embedder, Extractive())
+    (row,) = run(evalset, stores, embedder, None)
     got = row["metrics"]
     assert 0.2 < got["rouge1"] <= 1.0 and got["rouge2"] <= got["rouge1"] and got["support_rate"] == 1.0
     assert "strike" in row["answer"].lower() and row["gold_ids"] == [row["article"]]

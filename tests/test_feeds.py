@@ -9,7 +9,7 @@ from html import escape
 import pytest
 from typer.testing import CliRunner
 
-from local_web import STORY, article_html, site  # noqa: F401 (site is a fixture)
+from tests.local_web import article_html
 from qa.cli import app
 from qa.doctor import store_checks
 from qa.errors import QAError
@@ -203,7 +203,7 @@ def test_feed_failures_are_one_line(site, env):
 def test_a_page_that_links_its_feed_is_followed_by_that_feed(site, env):
     _, _, feeds, fetcher, _ = env
     feed_url = serve_rss(site)
-    site.add("/", f'<html><head><link rel="alternate" type="application/rss+xml" href="/feed.xml"></head></html>')
+    site.add("/", '<html><head><link rel="alternate" type="application/rss+xml" href="/feed.xml"></head></html>')
     feed, _ = add_feed(feeds, site.url("/"), fetcher=fetcher)
     assert feed.url == feed_url
     assert remove_feed(feeds, feed_url).title == "Coast Courier" and feeds.load() == []

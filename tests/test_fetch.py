@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 from typer.testing import CliRunner
 
-from local_web import STORY, article_html, closed_port_url, make_pdf, site  # noqa: F401 (site is a fixture)
+from tests.local_web import STORY, article_html, closed_port_url, make_pdf
 from qa import __version__
 from qa.cli import app
 from qa.doctor import store_checks
@@ -37,7 +37,7 @@ def env(make_store, index_for, fake_embedder):
 
 def assert_nothing_half_written(store, index) -> None:
     assert all(c.ok for c in store_checks(store, index)), [(c.component, c.detail) for c in store_checks(store, index)]
-    assert store.db.execute("SELECT COUNT(*) FROM articles WHERE state!='ok'").fetchone()[0] == 0
+    assert store.catalogue.db.execute("SELECT COUNT(*) FROM articles WHERE state!='ok'").fetchone()[0] == 0
     assert store.vector_ids() == {c.id for c in store.chunks()}
 
 

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from qa.doctor import store_checks
-from qa.embeddings import FakeEmbedder
+from tests.fakes import FakeEmbedder
 from qa.errors import QAError
-from qa.ingest.pipeline import identity_key, ingest, open_index
+from qa.ingest.pipeline import identity_key, ingest
+from qa.search.bm25 import open_index
 from qa.ingest.loaders import make_article
 
 WORDS = ("council budget tram harbour strike union vote drought rain farmers minister bridge port engineers "
@@ -222,8 +223,8 @@ def test_remove_deletes_vectors_rows_and_bm25_entries(env, tmp_path):
         index = open_index(env.store)
     assert env.store.find_by_id(gone.article.id) is None
     assert not gone_chunks & env.store.vector_ids()
-    assert env.store.db.execute("SELECT COUNT(*) FROM chunks WHERE article_id=?", (gone.article.id,)).fetchone()[0] == 0
-    assert env.store.db.execute("SELECT COUNT(*) FROM articles WHERE id=?", (gone.article.id,)).fetchone()[0] == 0
+    assert env.store.catalogue.db.execute("SELECT COUNT(*) FROM chunks WHERE article_id=?", (gone.article.id,)).fetchone()[0] == 0
+    assert env.store.catalogue.db.execute("SELECT COUNT(*) FROM articles WHERE id=?", (gone.article.id,)).fetchone()[0] == 0
     assert not gone_chunks & set(index.ids) and index.search("marker1", 3) == []
     assert index.search("marker2", 3)
     assert_consistent(env.store, index)
@@ -339,10 +340,10 @@ class CrashingDB:
 
 def test_interrupt_after_vectors_before_commit(env, tmp_path):
     news(tmp_path / "in", 6)
-    real = env.store.collection
-    env.store.collection = CrashingCollection(real, crash_on=3, exc=KeyboardInterrupt())
+    real = env.store.vectors.collection
+    env.store.vectors.collection = CrashingCollection(real, crash_on=3, exc=KeyboardInterrupt())
     report = env.run(tmp_path / "in", batch_chunks=1)  # one article per write
-    env.store.collection = real
+    env.store.vectors.collection = real
     assert report.interrupted and report.count("new") == 2
 
     # the third article's vectors are in Chroma, but it is not visible anywhere
@@ -369,12 +370,12 @@ def test_crash_while_replacing_never_shows_both_versions(env, tmp_path):
     env.run(path)
     (old,) = env.store.articles()
     path.write_text("Story\n\n" + long_body(2, 10))
-    real = env.store.db
-    env.store.db = CrashingDB(real, "SET state='removing'", KeyboardInterrupt())
+    real = env.store.catalogue.db
+    env.store.catalogue.db = CrashingDB(real, "SET state='removing'", KeyboardInterrupt())
     try:
         report = env.run(path)
     finally:
-        env.store.db = real
+        env.store.catalogue.db = real
     assert report.interrupted
     assert [a.article.id for a in env.store.articles()] == [old.article.id]  # one version, the old one
 
@@ -429,10 +430,10 @@ def test_interrupt_while_embedding_keeps_finished_articles(env, tmp_path):
 
 def test_recover_runs_at_the_start_of_the_next_ingest(env, tmp_path):
     news(tmp_path / "in", 3)
-    real = env.store.collection
-    env.store.collection = CrashingCollection(real, crash_on=1, exc=KeyboardInterrupt())
+    real = env.store.vectors.collection
+    env.store.vectors.collection = CrashingCollection(real, crash_on=1, exc=KeyboardInterrupt())
     env.run(tmp_path / "in")
-    env.store.collection = real
+    env.store.vectors.collection = real
     assert env.store.articles() == [] and env.store.vector_count() > 0
     report = env.run(tmp_path / "in")
     assert report.recovered == 3 and report.count("new") == 3  # all three were in the interrupted write

@@ -6,7 +6,10 @@ import httpx
 import pytest
 
 from qa.errors import QAError
-from qa.llm import FakeLLM, OpenAIChat, make_llm
+from qa.library import make_embedder, make_llm
+from qa.llm.openai_chat import OpenAIChat
+from qa.settings import load_settings
+from tests.fakes import FakeLLM
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi?"}]
 
@@ -95,12 +98,10 @@ def test_unreachable_server_says_what_to_check():
 
 def test_missing_key_and_base_url_says_what_to_set():
     with pytest.raises(QAError, match="OPENAI_API_KEY"):
-        make_llm("openai:gpt-4o-mini", models_dir=None)
+        make_llm(load_settings({"llm": "openai:gpt-4o-mini"}))
 
 
 def test_openai_is_the_default_when_configured(monkeypatch):
-    from qa.settings import load_settings
-
     assert load_settings().resolved_llm() == "local"
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
     assert load_settings().resolved_llm().startswith("openai:")
@@ -118,4 +119,13 @@ def test_fake_llm_replays_and_records():
 
 def test_unknown_backend_is_a_clear_error():
     with pytest.raises(QAError, match="Unknown LLM"):
-        make_llm("gpt5", models_dir=None)
+        make_llm(load_settings({"llm": "gpt5"}))
+
+
+def test_extractive_is_no_model_and_plugins_add_backends():
+    assert make_llm(load_settings({"llm": "extractive"})) is None
+    fake = make_llm(load_settings({"llm": "fake"}))  # registered by tests/fakes.py through QA_PLUGINS
+    assert isinstance(fake, FakeLLM) and fake.complete([{"role": "user", "content": "hi"}])
+    assert make_embedder(load_settings({"embedder": "fake"})).name == "fake"
+    with pytest.raises(QAError, match="Unknown LLM"):
+        make_llm(load_settings({"llm": "fake", "plugins": ""}))

@@ -32,8 +32,9 @@ def test_model_is_assembled_verified_and_rebuilt_when_damaged(tmp_path):
 @needs_model
 def test_local_model_answers_end_to_end(home, make_store, index_for, embedder, sample_dir):
     from qa.answer import ask
-    from qa.ingest.pipeline import ingest, open_index
-    from qa.llm import local_llm
+    from qa.ingest.pipeline import ingest
+    from qa.search.bm25 import open_index
+    from qa.llm.local import local_llm
 
     store = make_store(embedder)
     ingest([str(sample_dir)], store=store, embedder=embedder, index=index_for(store))

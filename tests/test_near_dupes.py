@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from local_web import article_html, site  # noqa: F401 (site is a fixture)
+from tests.local_web import article_html
 from qa.cli import app
 from qa.doctor import store_checks
 from qa.ingest.pipeline import ingest
@@ -106,7 +106,7 @@ def test_sources_lists_the_other_outlets(env, tmp_path, monkeypatch):
 def test_signatures_survive_reopening_the_store(env, tmp_path, make_store, index_for, fake_embedder):
     store, _, run = env
     run(md(tmp_path, "wire", "Capital Wire", STORY))
-    assert store.db.execute("SELECT COUNT(*) FROM signatures").fetchone()[0] == 1
+    assert store.catalogue.db.execute("SELECT COUNT(*) FROM signatures").fetchone()[0] == 1
     store.close()
     reopened = make_store(fake_embedder)
     report = ingest([str(md(tmp_path, "lakeside", "Lakeside Post", syndicated(STORY, "LP")))], store=reopened,
@@ -117,9 +117,9 @@ def test_signatures_survive_reopening_the_store(env, tmp_path, make_store, index
 def test_a_store_from_before_signatures_gets_them_on_open(env, tmp_path):
     store, _, run = env
     run(md(tmp_path, "wire", "Capital Wire", STORY))
-    store.db.execute("DELETE FROM signatures")
+    store.catalogue.db.execute("DELETE FROM signatures")
     near = NearDuplicates(store)
-    assert store.db.execute("SELECT COUNT(*) FROM signatures").fetchone()[0] == 1
+    assert store.catalogue.db.execute("SELECT COUNT(*) FROM signatures").fetchone()[0] == 1
     assert near.match("x", syndicated(STORY, "LP"))[0] == store.articles()[0].article.id
 
 
@@ -143,8 +143,8 @@ def test_the_other_sources_follow_an_update_and_go_with_a_removal(env, tmp_path)
     (kept,) = store.articles()
     assert [r.source for r in kept.also_reported] == ["Lakeside Post"]
     store.remove([kept.article.id])
-    assert store.db.execute("SELECT COUNT(*) FROM also_reported").fetchone()[0] == 0
-    assert store.db.execute("SELECT COUNT(*) FROM signatures").fetchone()[0] == 0
+    assert store.catalogue.db.execute("SELECT COUNT(*) FROM also_reported").fetchone()[0] == 0
+    assert store.catalogue.db.execute("SELECT COUNT(*) FROM signatures").fetchone()[0] == 0
     # with the original gone, the copy is a story of its own again
     assert run(tmp_path / "lakeside.md").count("new") == 1
 

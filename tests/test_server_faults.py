@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from qa.errors import QAError
-from qa.llm import OpenAIChat
+from qa.llm.openai_chat import OpenAIChat
 
 MESSAGES = [{"role": "user", "content": "How much?"}]
 
@@ -132,7 +132,7 @@ def test_a_stream_dropped_midway_gives_a_partial_answer_marked_incomplete(server
     from qa.records import Passage
 
     llm = _llm(server, "drop-mid-stream", retries=0)
-    passages = [Passage(1, "a", "", "Workers accepted a rise of seven per cent.", 0, 43)]
+    passages = [Passage(1, "a", "Workers accepted a rise of seven per cent.", 0, 43)]
     result = answer("How much?", passages, llm=llm, embedder=embedder, options=AskOptions())
     assert result.incomplete
     assert "Seven per cent" in "".join(s.text for s in result.sentences) or result.fallback

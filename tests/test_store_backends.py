@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from qa.errors import QAError
-from qa.ingest.pipeline import ingest, open_index
+from qa.ingest.pipeline import ingest
+from qa.search.bm25 import open_index
 from qa.records import Chunk
 from qa.store import Store
 
@@ -71,9 +72,8 @@ def open_store(request, home):
 
 def test_ingest_query_and_remove(open_store, embedder, sample_dir, home):
     store = open_store(embedder)
-    from qa.search.bm25 import LexicalIndex
 
-    index = LexicalIndex(home / "bm25" / store.name)
+    index = open_index(store, refresh=False)
     report = ingest([str(sample_dir)], store=store, embedder=embedder, index=index)
     assert report.count("new") == 12
     assert store.vector_count() == store.chunk_count() > 12
@@ -88,11 +88,10 @@ def test_ingest_query_and_remove(open_store, embedder, sample_dir, home):
 
 
 def test_filters_on_source_and_dates(open_store, embedder, sample_dir, home):
-    from qa.search.bm25 import LexicalIndex
     from qa.search.retrieval import Filters
 
     store = open_store(embedder)
-    ingest([str(sample_dir)], store=store, embedder=embedder, index=LexicalIndex(home / "bm25" / store.name))
+    ingest([str(sample_dir)], store=store, embedder=embedder, index=open_index(store, refresh=False))
     vec = embedder.embed(["Korvane strike"])[0]
     where = Filters(source="Capital Wire", since="2026-01-01").where()
     ids = [cid for cid, _ in store.dense(vec, 10, where=where)]
@@ -132,16 +131,16 @@ def test_crash_before_commit_is_invisible_and_recovered(open_store, fake_embedde
     class Boom(Exception):
         pass
 
-    original = store.collection.upsert
+    original = store.vectors.collection.upsert
 
     def upsert_then_die(**kwargs):
         original(**kwargs)
         raise Boom  # the vectors are in Chroma, the catalogue has not said `ok`
 
-    store.collection.upsert = upsert_then_die
+    store.vectors.collection.upsert = upsert_then_die
     with pytest.raises(Boom):
         store.add(article, "x.txt", chunks, vectors)
-    store.collection.upsert = original
+    store.vectors.collection.upsert = original
     assert store.articles() == [] and store.chunks() == []  # nothing half-written is visible
     assert store.vector_count() == len(chunks)
     assert store.recover() == 1
@@ -164,7 +163,7 @@ def test_chunk_text_is_cut_by_character_offsets_beyond_ascii(open_store, fake_em
 
 
 def test_a_collection_refuses_another_embedder(open_store, fake_embedder):
-    from qa.embeddings import FakeEmbedder
+    from tests.fakes import FakeEmbedder
 
     store = open_store(fake_embedder)
     store.add(*_one_article(fake_embedder))

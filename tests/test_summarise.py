@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from qa.chunking import sentence_spans
-from qa.verify import render
+from qa.verify import cited_text
 from qa.errors import UsageError
 from qa.ingest.pipeline import ingest
-from qa.llm import Extractive, FakeLLM
-from qa.search.bm25 import LexicalIndex
+from tests.fakes import FakeLLM
+from qa.search.bm25 import open_index
 from qa.ingest.loaders import load_file
 from qa.summarise import (SummaryOptions, article_passages, find_article, parse_lines, split_parts, summarise,
                           trim)
@@ -42,7 +42,7 @@ def shelf(tmp_path_factory, embedder):
         store = Store(home, "articles", embedder.name, embedder.dimension)
         files = [SAMPLE / n for n in (OPENS, "tram-costs-auditor-report.txt", "korvane-strike-ends.md")]
         report = ingest([str(f) for f in files + [digest]], store=store, embedder=embedder,
-                        index=LexicalIndex(home / "bm25" / store.name))
+                        index=open_index(store, refresh=False))
         assert report.count("new") == 4
     yield store
     store.close()
@@ -137,8 +137,8 @@ def test_long_article_is_map_reduced_with_global_citations(digest, embedder):
         assert first_sentence(part[0].text)[:40] in user
     notes = fake.calls[-1][1]["content"]
     for part in parts:  # the merge sees the notes with their citations renumbered into the article's
-        assert render([Sentence(first_sentence(part[0].text), (part[0].number,), True)]) in notes
-        assert render([Sentence(first_sentence(part[-1].text), (part[-1].number,), True)]) in notes
+        assert cited_text([Sentence(first_sentence(part[0].text), (part[0].number,), True)]) in notes
+        assert cited_text([Sentence(first_sentence(part[-1].text), (part[-1].number,), True)]) in notes
     assert "dragons" not in notes and summary.dropped == len(parts)  # unsupported notes do not go on
 
     assert summary.headline[0].citations == (first.number,) and summary.headline[0].supported
@@ -154,7 +154,7 @@ def test_long_article_is_map_reduced_with_global_citations(digest, embedder):
 
 def test_extractive_summary_needs_no_model(opened, embedder):
     article = find_article("Riverside Line opens", opened).article
-    bullets = summarise(article, llm=Extractive(), embedder=embedder, options=SummaryOptions(bullets=3))
+    bullets = summarise(article, llm=None, embedder=embedder, options=SummaryOptions(bullets=3))
     passages = {p.number: p for p in bullets.passages}
     assert bullets.headline[0].text == first_sentence(article.text)  # the lead
     assert len(bullets.points) == 3
@@ -162,7 +162,7 @@ def test_extractive_summary_needs_no_model(opened, embedder):
         assert s.supported and len(s.citations) == 1 and s.text in passages[s.citations[0]].text
     order = [article.text.index(s.text) for s in bullets.sentences]
     assert order == sorted(order)  # in article order
-    paragraph = summarise(article, llm=Extractive(), embedder=embedder,
+    paragraph = summarise(article, llm=None, embedder=embedder,
                           options=SummaryOptions(style="paragraph", words=60))
     assert not paragraph.headline and len(paragraph.points) == 1
     assert paragraph.sentences[0].text == first_sentence(article.text)
@@ -200,4 +200,4 @@ def test_model_text_is_read_in_the_shapes_small_models_write():
 def test_bad_style_is_a_usage_error(opened, embedder):
     article = find_article("Riverside Line opens", opened).article
     with pytest.raises(UsageError, match="--style"):
-        summarise(article, llm=Extractive(), embedder=embedder, options=SummaryOptions(style="haiku"))
+        summarise(article, llm=None, embedder=embedder, options=SummaryOptions(style="haiku"))

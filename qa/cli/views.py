@@ -1,20 +1,37 @@
-"""Terminal views (rich) and JSON shapes for what the core returns. Nothing here computes."""
+"""Terminal views (rich) of what the core returns. Nothing here computes; `documents.py` has the
+Markdown and JSON shapes."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from typing import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.markdown import Markdown
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ..doctor import Check
+from ..chat.commands import HELP, Opened
+from ..chat.session import Turn
+from ..chunking import snippet
+from ..eval.scoring import LABELS
 from ..ingest.pipeline import STATUSES, IngestReport
 from ..records import Answer, Passage
 from ..store import StoredArticle
+
+if TYPE_CHECKING:
+    from ..doctor import Check
+    from ..ingest.feeds import Feed, FeedResult
+
+CLOSEST = "Closest passages (they do not answer it)"
+
+
+def error(console: Console, message: str) -> None:
+    console.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
+
+
+# ---- ingest, sources, doctor ---------------------------------------------------------------
 
 
 def ingest_summary(report: IngestReport) -> Table:
@@ -35,11 +52,29 @@ def ingest_problems(report: IngestReport) -> list[Text]:
     return lines
 
 
-def ingest_json(report: IngestReport) -> dict:
-    return {"counts": {s: report.count(s) for s in STATUSES}, "chunks_added": report.chunks_added,
-            "seconds": round(report.seconds, 3), "embed_seconds": round(report.embed_seconds, 3),
-            "interrupted": report.interrupted, "recovered": report.recovered,
-            "items": [asdict(i) for i in report.items], "warnings": [asdict(w) for w in report.warnings]}
+def feed_lines(feeds: Sequence[FeedResult]) -> list[tuple[Text, bool]]:
+    """One line per feed of an update, and whether it reports a failure (shown on stderr)."""
+    lines = []
+    for f in feeds:
+        name = f.title or f.url
+        if f.status == "failed":
+            lines.append((Text.assemble(("failed  ", "bold red"), f"{name}: {f.detail}"), True))
+        elif f.status == "not modified":
+            lines.append((Text.assemble(("feed  ", "dim"), f"{name}: not modified"), False))
+        else:
+            retry = f", {f.retry} to retry next time" if f.retry else ""
+            lines.append((Text.assemble(("feed  ", "dim"), f"{name}: {f.loaded} new or changed of {f.entries}"
+                                                           f" entries{retry}"), False))
+    return lines
+
+
+def feeds_table(feeds: Sequence[Feed]) -> Table:
+    table = Table(show_edge=False)
+    for name in ("title", "url", "entries", "last update", "status"):
+        table.add_column(name, overflow="fold")
+    for f in feeds:
+        table.add_row(f.title or "-", f.url, str(len(f.entries)), f.checked or "never", f.status or "-")
+    return table
 
 
 def sources_table(articles: Sequence[StoredArticle]) -> Table:
@@ -59,16 +94,17 @@ def sources_table(articles: Sequence[StoredArticle]) -> Table:
     return table
 
 
-def article_json(a: StoredArticle) -> dict:
-    art = a.article
-    return {"id": art.id, "title": art.title, "source": art.source, "date": art.date, "url": art.url,
-            "author": art.author, "origin": art.origin, "chunks": a.chunks,
-            "also_reported": [asdict(r) for r in a.also_reported]}
+def checks_table(checks: Sequence[Check], title: str) -> Table:
+    table = Table(title=title, show_edge=False, title_justify="left")
+    for name in ("", "component", "version", "detail"):
+        table.add_column(name, overflow="fold")
+    for c in checks:
+        table.add_row(Text("✔", style="green") if c.ok else Text("✘", style="bold red"), c.component,
+                      c.version or "", c.detail)
+    return table
 
 
-def _snippet(text: str, width: int = 220) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[:width].rsplit(" ", 1)[0] + " …"
+# ---- answers -------------------------------------------------------------------------------
 
 
 def sources_panel(passages: Sequence[Passage], title: str = "Sources") -> Panel:
@@ -80,20 +116,20 @@ def sources_panel(passages: Sequence[Passage], title: str = "Sources") -> Panel:
         body = [head]
         if p.url:
             body.append(Text(p.url, style="blue underline"))
-        body.append(Text(f"“{_snippet(p.text)}”", style="dim"))
+        body.append(Text(f"“{snippet(p.text, 220)}”", style="dim"))
         table.add_row(f"[{p.number}]", Group(*body))
     return Panel(table, title=title, title_align="left", border_style="cyan")
 
 
 def answer_view(answer: Answer) -> Group:
-    parts: list = [Markdown(answer.text)]
+    parts: list[RenderableType] = [Markdown(answer.text)]
     if answer.fallback:
         parts.append(Text(f"Note: {answer.fallback}.", style="yellow"))
     if answer.incomplete:
         parts.append(Text("The answer was cut off before the model finished (incomplete).", style="yellow"))
     flagged = [s for s in answer.sentences if not s.supported]
     for s in flagged:
-        parts.append(Text(f"⚠ not supported by the cited passages: “{_snippet(s.text, 160)}”", style="red"))
+        parts.append(Text(f"⚠ not supported by the cited passages: “{snippet(s.text, 160)}”", style="red"))
     added = [s for s in answer.sentences if s.added_citation]
     if added:
         parts.append(Text(f"{len(added)} citation(s) added by verification.", style="dim"))
@@ -110,33 +146,114 @@ def timings_line(answer: Answer) -> Text:
     return Text(" · ".join(bits), style="dim")
 
 
-def answer_json(answer: Answer) -> dict:
+def answer_parts(answer: Answer, sources: Callable[[list[Passage]], RenderableType]) -> list[RenderableType]:
+    """The verified answer, then its cited sources (`sources` draws them) or, when it refused, the
+    closest passages."""
+    parts: list[RenderableType] = [answer_view(answer)]
+    if answer.cited:
+        parts.append(sources(answer.cited))
+    elif answer.refused and answer.passages:
+        parts.append(sources_panel(answer.passages[:3], title=CLOSEST))
+    return parts
+
+
+# ---- chat ----------------------------------------------------------------------------------
+
+
+def compact_sources(passages: Sequence[Passage]) -> Panel:
+    """One line per cited passage: number, title, source and date (/open N shows it in full)."""
+    table = Table(show_header=False, show_edge=False, box=None, padding=(0, 1), expand=True)
+    table.add_column(style="bold cyan", no_wrap=True)
+    table.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
+    table.add_column(style="dim", no_wrap=True)
+    for p in passages:
+        table.add_row(f"[{p.number}]", Text(p.title or "(untitled)", style="bold"),
+                      f"{p.source or '-'}  {p.date or 'undated'}")
+    return Panel(table, title="Sources", title_align="left", subtitle="/open N for the passage",
+                 subtitle_align="right", border_style="cyan")
+
+
+def status_line(turn: Turn, answer: Answer) -> Text:
     t = answer.timings
-    return {
-        "question": answer.question, "answer": answer.text, "refused": answer.refused, "model": answer.model,
-        "fallback": answer.fallback or None, "incomplete": answer.incomplete,
-        "sentences": [{"text": s.text, "citations": list(s.citations), "supported": s.supported,
-                       "support": s.support, "citation_added": s.added_citation} for s in answer.sentences],
-        "citations": [{"number": p.number, "article_id": p.article_id, "title": p.title, "source": p.source,
-                       "date": p.date, "url": p.url, "start": p.start, "end": p.end, "text": p.text}
-                      for p in answer.cited],
-        "passages": [{"number": p.number, "article_id": p.article_id, "start": p.start, "end": p.end}
-                     for p in answer.passages],
-        "timings": {"retrieval_ms": round(t.retrieval_ms, 1), "prompt_tokens": t.prompt_tokens,
-                    "completion_tokens": t.completion_tokens, "first_token_ms": round(t.first_token_ms, 1),
-                    "tokens_per_s": round(t.tokens_per_s, 2), "total_ms": round(t.total_ms, 1)},
-    }
+    bits = [f"retrieval {t.retrieval_ms:.0f} ms"]
+    if turn.rewritten_by:
+        bits.insert(0, f"rewrite ({turn.rewritten_by}) {turn.rewrite_ms / 1000:.1f} s")
+    if t.prompt_tokens:
+        bits += [f"first token {t.first_token_ms / 1000:.1f} s", f"{t.tokens_per_s:.1f} tok/s"]
+    return Text.assemble((answer.model, "bold dim"), (f" · answered in {turn.seconds:.1f} s", "dim"),
+                         (f" ({', '.join(bits)})", "dim"))
 
 
-def checks_table(checks: Sequence[Check], title: str) -> Table:
-    table = Table(title=title, show_edge=False, title_justify="left")
-    for name in ("", "component", "version", "detail"):
-        table.add_column(name, overflow="fold")
-    for c in checks:
-        table.add_row(Text("✔", style="green") if c.ok else Text("✘", style="bold red"), c.component,
-                      c.version or "", c.detail)
+def help_table() -> Table:
+    table = Table(show_header=False, show_edge=False, box=None, padding=(0, 2))
+    table.add_column(style="bold cyan", no_wrap=True)
+    table.add_column()
+    for usage, what in HELP:
+        table.add_row(usage, what)
+    table.add_row("", "")
+    for keys, what in (("Enter", "ask; Alt-Enter (or Esc Enter), or a line ending in \\, starts a new line"),
+                       ("Up / Down", "earlier questions, kept across sessions"),
+                       ("Ctrl-C", "stop the answer being written (at the prompt: clear the line)"),
+                       ("Ctrl-D", "quit")):
+        table.add_row(keys, what)
     return table
 
 
-def error(console: Console, message: str) -> None:
-    console.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
+def opened_view(opened: Opened) -> Panel:
+    a, p = opened.article, opened.passage
+    meta = Table(show_header=False, show_edge=False, box=None, padding=(0, 1))
+    meta.add_column(style="dim", no_wrap=True)
+    meta.add_column(overflow="fold")
+    for name, value in (("title", a.title), ("source", a.source), ("date", a.date or "undated"), ("author", a.author),
+                        ("url", a.url), ("from", a.origin), ("article", a.id),
+                        ("characters", f"{p.start}–{p.end} of {len(a.text)}")):
+        if value:
+            meta.add_row(name, value)
+    parts: list[RenderableType] = [meta, Text(""), Text(p.text)]
+    if opened.citing:
+        parts += [Text(""), Text("Cited by:", style="dim")]
+        parts += [Text(f"  “{s.text}”", style="dim italic") for s in opened.citing]
+    return Panel(Group(*parts), title=f"[{p.number}] {a.title}", title_align="left", border_style="cyan")
+
+
+# ---- eval ----------------------------------------------------------------------------------
+
+
+def summary_table(summary: dict) -> Table:
+    table = Table(title=f"qa eval · {summary['name']}", show_edge=False, title_justify="left")
+    for name, justify in (("metric", "left"), ("value", "right"), ("95% interval", "right"), ("n", "right")):
+        table.add_column(name, justify=justify)
+    for name, entry in summary["metrics"].items():
+        digits = 1 if name.endswith("tokens") or name == "summary_words" else 3
+        interval = f"{entry['low']:.{digits}f} – {entry['high']:.{digits}f}"
+        if name == "latency_s":
+            interval += f"  (p50 {entry['p50']:.1f}, p95 {entry['p95']:.1f})"
+        table.add_row(LABELS.get(name, name), f"{entry['mean']:.{digits}f}", interval, str(entry["n"]))
+    return table
+
+
+def comparison_tables(result: dict) -> list[RenderableType]:
+    """Per-metric deltas with intervals (significant ones coloured), the settings that differ, the flips."""
+    table = Table(title=f"{result['a']}  →  {result['b']}  ({result['items']} shared items)", show_edge=False,
+                  title_justify="left")
+    for col, justify in (("metric", "left"), ("A", "right"), ("B", "right"), ("B − A", "right"),
+                         ("95% interval", "right"), ("n", "right")):
+        table.add_column(col, justify=justify)
+    for d in result["deltas"]:
+        significant = d["low"] > 0 or d["high"] < 0
+        style = "" if not significant or d["timing"] else ("green" if d["delta"] > 0 else "red")
+        table.add_row(LABELS.get(d["metric"], d["metric"]), f"{d['a']:.3f}", f"{d['b']:.3f}",
+                      f"[{style}]{d['delta']:+.3f}[/{style}]" if style else f"{d['delta']:+.3f}",
+                      f"{d['low']:+.3f} – {d['high']:+.3f}", str(d["n"]))
+    parts: list[RenderableType] = [table]
+    if result["settings_changed"]:
+        parts.append("[bold]Settings that differ:[/bold] " + ", ".join(result["settings_changed"]))
+    if result["flips"]:
+        flips = Table(title="Items that flipped", show_edge=False, title_justify="left")
+        for col in ("id", "metric", "A→B", "question", "answer A", "answer B"):
+            flips.add_column(col, overflow="fold")
+        for f in result["flips"]:
+            flips.add_row(f["id"], f["metric"], f"{f['a']:g}→{f['b']:g}", f["question"][:70],
+                          str(f["answer_a"])[:40], str(f["answer_b"])[:40])
+        parts.append(flips)
+    return parts

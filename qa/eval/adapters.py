@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..errors import QAError, UsageError
-from .evaluate import EvalItem, EvalSet
+from .gold import EvalItem, EvalSet
 from ..ingest.loaders import make_article, normalise_date
 
 FORMATS = ("gold", "realtimeqa", "rgb", "squad", "summaries")

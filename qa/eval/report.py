@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..errors import QAError
 from .runs import RunDir
-from .evaluate import LABELS
+from .scoring import LABELS
 
 _STYLE = """body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:14px}td,th{border-bottom:1px solid #ddd;padding:4px 10px;

@@ -7,18 +7,19 @@ question time, and a chunk's vector is the normalised mean of its sentences' vec
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from ..chunking import chunk_article, chunk_vectors, sentence_units
 from ..embeddings import Embedder
-from ..search.bm25 import LexicalIndex
+from ..records import Article, Chunk
+from ..search.bm25 import BM25Index
+from ..store import NewArticle, Store
 from .loaders import Loaded, LoadProblem, expand_paths, load_file
 from .near_dupes import NearDuplicates
-from ..records import Article, Chunk
-from ..store import NewArticle, Store
 
 if TYPE_CHECKING:
     from .fetch import Fetcher
@@ -72,7 +73,7 @@ def identity_key(article: Article) -> str:
     return str(Path(path).resolve()) + sep + rest if article.origin else article.id
 
 
-Progress = Callable[[int, str], None]  # (articles done, what is happening)
+ArticleProgress = Callable[[int, str], None]  # (articles done, what is happening)
 
 
 @dataclass(frozen=True)
@@ -99,9 +100,9 @@ def _sources(inputs: Sequence[str | Source], max_bytes: int,
     return sources, problems
 
 
-def ingest(inputs: Sequence[str | Source], *, store: Store, embedder: Embedder, index: LexicalIndex,
+def ingest(inputs: Sequence[str | Source], *, store: Store, embedder: Embedder, index: BM25Index,
            chunk_tokens: int = 300, overlap: int = 45, max_bytes: int = 20_000_000,
-           batch_chunks: int = 256, on_progress: Progress | None = None,
+           batch_chunks: int = 256, on_progress: ArticleProgress | None = None,
            on_wait: Callable[[str], None] | None = None, fetcher: Fetcher | None = None,
            near_duplicates: float = 0.7) -> IngestReport:
     """Ingest files, folders, globs and http(s) URLs. Each article is written whole or not at all.
@@ -201,10 +202,3 @@ def ingest(inputs: Sequence[str | Source], *, store: Store, embedder: Embedder, 
     report.seconds = time.perf_counter() - started
     return report
 
-
-def open_index(store: Store) -> LexicalIndex:
-    """The BM25 index of a store, rebuilt if the store changed since it was saved."""
-    index = LexicalIndex(store.home / "bm25" / store.name)
-    if not index.load() or index.generation != store.generation:
-        index.build(store.chunks(), store.generation)
-    return index

@@ -12,9 +12,10 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from ..errors import QAError
+from .openai_chat import OpenAIChat
 
 
 @dataclass(frozen=True)
@@ -133,3 +134,20 @@ class LocalServer:
         except Exception as exc:
             raise QAError(f"The local model could not be loaded from {model_path} ({exc}); run `qa doctor`.")
         self.base_url = self.server.listening_address.rstrip("/") + "/v1"
+
+
+_LOADED: dict[str, OpenAIChat] = {}
+
+
+def local_llm(model: str, models_dir: Path, threads: int = 0, timeout: float = 300.0,
+              on_progress: Callable[[int, int], None] | None = None) -> OpenAIChat:
+    """The in-process model (`qwen` or `smollm2`), loaded once per process and then reused."""
+    if model not in _LOADED:
+        spec = MODELS.get(model)
+        if spec is None:
+            raise QAError(f"Unknown local model {model!r}; choose one of: qwen, smollm2.")
+        path = ensure_model(spec, models_dir, on_progress)
+        server = LocalServer(path, threads=threads)
+        _LOADED[model] = OpenAIChat(spec.name, base_url=server.base_url, api_key=server.api_key, timeout=timeout,
+                                    max_retries=0, label=f"local:{spec.name}", engine=server)
+    return _LOADED[model]

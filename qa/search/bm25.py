@@ -13,11 +13,15 @@ import shutil
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..records import Chunk
+
+if TYPE_CHECKING:
+    from ..store import Store
 
 STOPWORDS = frozenset("""
 a about above after again against all am an and any are as at be because been before being below between both
@@ -58,8 +62,11 @@ def _stem(word: str) -> str:
     return "" if word in STOPWORDS else word
 
 
-class LexicalIndex:
-    def __init__(self, directory: Path):
+class BM25Index:
+    """BM25 over chunk texts, saved in `directory` (None: kept in memory only); `generation` is the
+    store generation it was built from."""
+
+    def __init__(self, directory: Path | None = None):
         self.directory = directory
         self.ids: list[str] = []
         self.doc_freq: Counter[str] = Counter()
@@ -84,6 +91,8 @@ class LexicalIndex:
         self._save()
 
     def _save(self) -> None:
+        if self.directory is None:
+            return
         tmp = self.directory.with_name(self.directory.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
@@ -102,6 +111,8 @@ class LexicalIndex:
         """Read the saved index; False when there is none, it is unreadable or from another analyzer."""
         import bm25s
 
+        if self.directory is None:
+            return False
         try:
             state = json.loads((self.directory / "state.json").read_text())
             if state.get("analyzer") != ANALYZER:
@@ -129,3 +140,14 @@ class LexicalIndex:
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top])]
         return [(self.ids[i], float(scores[i])) for i in top if scores[i] > 0]
+
+
+def open_index(store: Store, *, refresh: bool = True) -> BM25Index:
+    """The BM25 index of a store, from where it is kept beside the store (the one place that says
+    where). With `refresh`, rebuilt first when the store changed since it was saved; without, as
+    saved (ingest brings it up to date when it finishes; `qa doctor --check` reports it stale)."""
+    index = BM25Index(store.home / "bm25" / store.name)
+    loaded = index.load()
+    if refresh and (not loaded or index.generation != store.generation):
+        index.build(store.chunks(), store.generation)
+    return index

@@ -1,0 +1,151 @@
+"""What every command shares: the consoles, error reporting, the settings of this invocation,
+common options, progress bars, and loading the model with its first-use progress.
+
+Command modules import this module, `views`, `documents` and library code; never each other,
+nor `qa/cli/__init__.py`, which registers them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ..errors import QAError
+from ..library import checked_date, make_llm
+from ..llm import LLM
+from ..search.options import Filters
+from ..settings import Settings, load_settings, prepare_environment
+from . import views
+
+out = Console()
+err = Console(stderr=True)
+
+# options several commands take, with the same words
+LlmOption = Annotated[str | None, typer.Option(
+    "--llm", help="local | openai:MODEL | extractive (default: local, or openai when configured).")]
+BudgetOption = Annotated[int | None, typer.Option("--budget", help="Context tokens sent to the model (default: 1000).")]
+SourceOption = Annotated[str, typer.Option("--source", help="Only articles from this source.")]
+SinceOption = Annotated[str, typer.Option("--since", help="Only articles dated on or after YYYY-MM-DD.")]
+UntilOption = Annotated[str, typer.Option("--until", help="Only articles dated on or before YYYY-MM-DD.")]
+
+
+@dataclass
+class Context:
+    """The global options of this invocation; `settings()` reads the settings with a command's own flags."""
+
+    overrides: dict[str, object]
+
+    def settings(self, **more: object) -> Settings:
+        settings = load_settings({**self.overrides, **{k: v for k, v in more.items() if v is not None}})
+        prepare_environment(settings)
+        return settings
+
+
+@contextmanager
+def reported() -> Iterator[None]:
+    """Turn QAError into one red line and an exit code; Ctrl-C into exit 130."""
+    try:
+        yield
+    except QAError as exc:
+        views.error(err, str(exc))
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        err.print("[yellow]Interrupted.[/yellow]")
+        raise typer.Exit(130) from None
+    except (typer.Exit, typer.Abort, SystemExit):
+        raise
+    except Exception as exc:  # a bug or a library failure: one line, the traceback only on request
+        if os.environ.get("QA_DEBUG"):
+            raise
+        views.error(err, f"unexpected {exc.__class__.__name__}: {exc}. Run `qa doctor`; "
+                         "set QA_DEBUG=1 to see the traceback and please report it.")
+        raise typer.Exit(1) from None
+
+
+def filters(source: str, since: str, until: str) -> Filters:
+    """--source/--since/--until as retrieval filters."""
+    return Filters(source, checked_date("--since", since), checked_date("--until", until))
+
+
+def waiting(message: str) -> None:
+    """Said while another qa process holds the collection's write lock."""
+    err.print(f"[yellow]{message}[/yellow]")
+
+
+def load_llm(settings: Settings) -> LLM | None:
+    """The model the settings name, its first-use assembly shown as a progress bar; a local model
+    that is not available falls back to answering with no model (extractive), and says so."""
+    progress = Progress(TextColumn("Assembling the local model (first use only)"), BarColumn(), DownloadColumn(),
+                        console=err, transient=True)
+    task = None
+
+    def on_progress(done: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            progress.start()
+            task = progress.add_task("model", total=total)
+        progress.update(task, completed=done)
+
+    spec = settings.resolved_llm()
+    try:
+        return make_llm(settings, on_progress=on_progress)
+    except QAError as exc:
+        if not (spec == "local" or spec.startswith("local:")):
+            raise
+        err.print(f"[yellow]The local model is not available: {exc}\nAnswering with the extractive backend "
+                  "(cited sentences, no model).[/yellow]", soft_wrap=True)
+        return None
+    finally:
+        if task is not None:
+            progress.stop()
+
+
+@contextmanager
+def article_progress(title: str, enabled: bool) -> Iterator[Callable[[int, str], None]]:
+    """A progress bar over articles on stderr (`on_progress(done, what)`); a no-op when disabled."""
+    bar = Progress(TextColumn(f"[bold]{title}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TextColumn("{task.description}"), console=err, disable=not enabled)
+    with bar:
+        task = bar.add_task("", total=None)
+        yield lambda done, what: bar.update(task, completed=done, description=what[-40:])
+
+
+@contextmanager
+def call_progress(enabled: bool) -> Iterator[Callable[[int, int, str], None]]:
+    """A progress bar over model calls on stderr (`on_progress(done, planned, what)`); a no-op when disabled."""
+    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=err, transient=True, disable=not enabled)
+    with bar:
+        task = bar.add_task("", total=None)
+
+        def on_progress(done: int, total: int, what: str) -> None:
+            bar.update(task, completed=done, total=max(total, done), description=what[:50])
+
+        yield on_progress
+
+
+def emit(markdown: str, data: dict, as_json: bool, output: str | None) -> None:
+    """A document as Markdown (rendered on a terminal, plain when piped) or JSON, to stdout or `output`."""
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n" if as_json else markdown
+    if output:
+        try:
+            Path(output).expanduser().write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise QAError(f"Cannot write {output} ({exc.strerror}); choose another path with -o.") from None
+        err.print(f"Wrote {output}")
+    elif as_json:
+        out.print_json(json.dumps(data))
+    elif out.is_terminal:
+        out.print(Markdown(markdown))
+    else:
+        out.file.write(markdown)

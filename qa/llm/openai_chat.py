@@ -1,0 +1,97 @@
+"""Any OpenAI-compatible chat server (OpenAI, vLLM, Ollama, llama.cpp server, LM Studio), and the
+local engine's loopback server, through the `openai` client."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from ..errors import QAError
+from . import Messages, Usage
+
+if TYPE_CHECKING:
+    import httpx
+
+class OpenAIChat:
+    """A chat model behind an OpenAI-compatible server. `engine`, when given, is the in-process
+    engine serving `base_url` (the local model), kept alive as long as this client."""
+
+    def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
+                 timeout: float = 120.0, max_retries: int = 2, http_client: httpx.Client | None = None,
+                 label: str = "", engine: object | None = None):
+        from openai import OpenAI
+
+        key = api_key or os.environ.get("OPENAI_API_KEY")
+        base = base_url or os.environ.get("OPENAI_BASE_URL")
+        if not key and not base:
+            raise QAError("No OpenAI key or server is set. Set OPENAI_API_KEY (and OPENAI_BASE_URL for a "
+                          "compatible server such as vLLM, Ollama or llama.cpp), or use --llm local / extractive.")
+        self.client = OpenAI(api_key=key or "not-needed", base_url=base, timeout=timeout,
+                             max_retries=max_retries, http_client=http_client)
+        self.model = model
+        self.name = label or f"openai:{model}"
+        self.usage = Usage()
+        self.engine = engine
+
+    def _error(self, exc: Exception) -> QAError:
+        import openai
+
+        where = str(self.client.base_url)
+        if isinstance(exc, openai.AuthenticationError):
+            return QAError(f"The server at {where} refused the API key; check OPENAI_API_KEY.")
+        if isinstance(exc, openai.APITimeoutError):
+            return QAError(f"The model server at {where} did not answer in time; try again, or raise QA_TIMEOUT.")
+        if isinstance(exc, openai.APIConnectionError):
+            return QAError(f"Cannot reach the model server at {where}; check OPENAI_BASE_URL and that the server runs.")
+        if isinstance(exc, openai.NotFoundError):
+            return QAError(f"The server at {where} has no model {self.model!r}; pick one with --llm openai:MODEL.")
+        if isinstance(exc, openai.APIStatusError):
+            return QAError(f"The model server at {where} failed with HTTP {exc.status_code}; try again later.")
+        return QAError(f"The model server at {where} sent a reply qa cannot read ({exc.__class__.__name__}).")
+
+    def complete(self, messages: Messages, *, max_tokens: int = 320, temperature: float = 0.0) -> str:
+        import openai
+
+        try:
+            response = self.client.chat.completions.create(model=self.model, messages=messages,
+                                                           max_tokens=max_tokens, temperature=temperature)
+        except (openai.OpenAIError, ValueError) as exc:
+            raise self._error(exc) from None
+        usage = response.usage
+        choice = response.choices[0]
+        self.usage = Usage(usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0,
+                           choice.finish_reason in ("stop", "length", None))
+        return choice.message.content or ""
+
+    def stream(self, messages: Messages, *, max_tokens: int = 320, temperature: float = 0.0) -> Iterator[str]:
+        import openai
+
+        self.usage = Usage(finished=False)
+        pieces = 0
+        events = None
+        try:
+            events = self.client.chat.completions.create(
+                model=self.model, messages=messages, max_tokens=max_tokens, temperature=temperature,
+                stream=True, stream_options={"include_usage": True})
+            for event in events:
+                if event.usage:
+                    self.usage.prompt_tokens = event.usage.prompt_tokens
+                    self.usage.completion_tokens = event.usage.completion_tokens
+                for choice in event.choices:
+                    if choice.delta and choice.delta.content:
+                        pieces += 1
+                        yield choice.delta.content
+                    if choice.finish_reason:
+                        self.usage.finished = True
+        except (openai.OpenAIError, ValueError) as exc:
+            if pieces == 0:
+                raise self._error(exc) from None
+            return  # a partial answer: usage.finished stays False and the caller marks it
+        finally:
+            if events is not None:
+                events.close()  # hang up when the caller stops early (Ctrl-C), or the server generates on
+        if not self.usage.completion_tokens:
+            self.usage.completion_tokens = pieces
+
+
