@@ -6,7 +6,8 @@ from __future__ import annotations
 import importlib.util
 import os
 from pathlib import Path
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -113,7 +114,8 @@ class MiniLMEmbedder:
 class OpenAIEmbedder:
     """Embeddings from OpenAI or any compatible server (`OPENAI_BASE_URL`)."""
 
-    def __init__(self, model: str, client=None, batch_size: int = 128):
+    def __init__(self, model: str, client: Any = None, batch_size: int = 128):
+        """`client`: an `openai.OpenAI` (default: one from the environment's OPENAI_* variables)."""
         from openai import OpenAI
 
         self.name = f"openai:{model}"

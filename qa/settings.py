@@ -74,9 +74,9 @@ def _coerce(name: str, raw: object, template: object) -> object:
         if isinstance(template, bool):
             return str(raw).lower() in ("1", "true", "yes", "on")
         if isinstance(template, int):
-            return int(raw)  # type: ignore[arg-type]
+            return int(str(raw))
         if isinstance(template, float):
-            return float(raw)  # type: ignore[arg-type]
+            return float(str(raw))
     except (TypeError, ValueError):
         raise QAError(f"Setting {name!r} has an invalid value {raw!r}; expected a {type(template).__name__}.")
     return str(raw)
@@ -109,7 +109,7 @@ def load_settings(overrides: dict[str, object] | None = None, environ: dict[str,
     for key, raw in (overrides or {}).items():
         if raw is not None and key != "home":
             values[key] = _coerce(key, raw, known[key])
-    return replace(settings, **values)
+    return replace(settings, **values)  # type: ignore[arg-type]  # each value coerced to its field's type above
 
 
 def prepare_environment(settings: Settings) -> None:

@@ -163,7 +163,7 @@ _HEADLINE = re.compile(r"^(?:headline|title)\s*[:\-–]\s*", re.I)
 
 def parse_lines(raw: str) -> tuple[str, list[str]]:
     """(headline, bullets) from model text; a leading plain line counts as the headline."""
-    headline, bullets = "", []
+    headline, bullets = "", list[str]()
     for line in raw.splitlines():
         line = clean_line(line)
         if _HEADLINE.match(line):

@@ -143,7 +143,7 @@ def verify(text: str, passages: Sequence[Passage], embedder: Embedder | None,
             out.append(Sentence(sentence, kept, best >= threshold, round(best, 3)))
         elif given:
             scores = scorer.scores(sentence, sorted(given))
-            number = max(scores, key=scores.get)
+            number = max(scores, key=scores.__getitem__)
             if scores[number] >= threshold:
                 out.append(Sentence(sentence, (number,), True, round(scores[number], 3), added_citation=True))
             else:

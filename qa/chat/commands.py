@@ -8,10 +8,10 @@ from dataclasses import asdict, dataclass
 
 from ..errors import QAError, UsageError
 from ..ingest.loaders import normalise_date
-from ..records import Article, Passage, Sentence
+from ..records import Answer, Article, Passage, Sentence
 from ..search.options import Filters
 from ..store import Store
-from .session import Session, Turn
+from .session import Session
 
 HELP: tuple[tuple[str, str], ...] = (
     ("/help", "this list"),
@@ -103,26 +103,28 @@ class Opened:
     citing: tuple[Sentence, ...]
 
 
-def pick_passage(session: Session, arg: str) -> tuple[Turn, Passage]:
+def pick_passage(session: Session, arg: str) -> tuple[Answer, Passage]:
+    """The last answer and its passage `arg` (a number, or [number])."""
     turn = session.last_answered()
-    if turn is None or not turn.answer.passages:
+    answer = turn.answer if turn is not None else None
+    if answer is None or not answer.passages:
         raise UsageError("There is no answer with passages yet: ask a question first.")
-    passages = turn.answer.passages
+    passages = answer.passages
     try:
         number = int(arg.strip().strip("[]"))
     except ValueError:
         raise UsageError(f"Give a passage number of the last answer, 1 to {len(passages)}: e.g. /open 1.")
     for p in passages:
         if p.number == number:
-            return turn, p
+            return answer, p
     raise UsageError(f"The last answer has passages 1 to {len(passages)}, not {number}.")
 
 
 def open_passage(session: Session, arg: str, store: Store) -> Opened:
-    turn, passage = pick_passage(session, arg)
+    answer, passage = pick_passage(session, arg)
     stored = store.find_by_id(passage.article_id)
     if stored is None:
         raise QAError(f"The article of passage [{passage.number}] has been removed from the store since.")
-    citing = tuple(s for s in turn.answer.sentences if passage.number in s.citations)
+    citing = tuple(s for s in answer.sentences if passage.number in s.citations)
     return Opened(passage, stored.article, citing)
 

@@ -73,8 +73,8 @@ def rule_rewrite(question: str, previous: str) -> str:
 
 
 def rewrite_messages(question: str, turns: Sequence[Turn]) -> list[dict[str, str]]:
-    answered = [t for t in turns if t.answer is not None][-HISTORY_TURNS:]
-    history = "\n".join(f"User: {t.searched}\nAssistant: {plain(t.answer.text)}" for t in answered)
+    answered = [(t.searched, t.answer) for t in turns if t.answer is not None][-HISTORY_TURNS:]
+    history = "\n".join(f"User: {searched}\nAssistant: {plain(answer.text)}" for searched, answer in answered)
     return [{"role": "system", "content": fill("rewrite_system")},
             {"role": "user", "content": fill("rewrite_user", history=history,
                                                       question=" ".join(question.split()))}]
@@ -95,7 +95,7 @@ def clean_rewrite(raw: str, question: str) -> str | None:
 def rewrite(question: str, turns: Sequence[Turn], llm: LLM | None) -> tuple[str, str]:
     """(standalone question, who rewrote it: "", "model" or "rule")."""
     previous = next((t for t in reversed(turns) if t.answer is not None), None)
-    if not is_follow_up(question, previous):
+    if previous is None or not is_follow_up(question, previous):
         return question, ""
     if llm is not None:
         try:

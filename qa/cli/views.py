@@ -221,8 +221,8 @@ def opened_view(opened: Opened) -> Panel:
 
 def summary_table(summary: dict) -> Table:
     table = Table(title=f"qa eval · {summary['name']}", show_edge=False, title_justify="left")
-    for name, justify in (("metric", "left"), ("value", "right"), ("95% interval", "right"), ("n", "right")):
-        table.add_column(name, justify=justify)
+    for name in ("metric", "value", "95% interval", "n"):
+        table.add_column(name, justify="left" if name == "metric" else "right")
     for name, entry in summary["metrics"].items():
         digits = 1 if name.endswith("tokens") or name == "summary_words" else 3
         interval = f"{entry['low']:.{digits}f} – {entry['high']:.{digits}f}"
@@ -236,9 +236,8 @@ def comparison_tables(result: dict) -> list[RenderableType]:
     """Per-metric deltas with intervals (significant ones coloured), the settings that differ, the flips."""
     table = Table(title=f"{result['a']}  →  {result['b']}  ({result['items']} shared items)", show_edge=False,
                   title_justify="left")
-    for col, justify in (("metric", "left"), ("A", "right"), ("B", "right"), ("B − A", "right"),
-                         ("95% interval", "right"), ("n", "right")):
-        table.add_column(col, justify=justify)
+    for col in ("metric", "A", "B", "B − A", "95% interval", "n"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
     for d in result["deltas"]:
         significant = d["low"] > 0 or d["high"] < 0
         style = "" if not significant or d["timing"] else ("green" if d["delta"] > 0 else "red")

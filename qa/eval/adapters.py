@@ -233,7 +233,9 @@ def load_squad(path: Path, mode: str, workspace: Path) -> EvalSet:
     queries = _read_json(folder / "queries.json")
     truth = _read_json(folder / "ground_truth.json")
     rows = queries.get("queries", []) if isinstance(queries, dict) else queries
-    items, corpora, paragraphs = [], {}, {}
+    items: list[EvalItem] = []
+    corpora: dict[str, list[Path]] = {}
+    paragraphs: dict[str, dict[str, str]] = {}  # text -> the record written for it
     for q in rows:
         context = str(q["context"])
         title = f"Paragraph {len(paragraphs) + 1}" if context not in paragraphs else paragraphs[context]["title"]

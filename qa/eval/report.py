@@ -9,6 +9,7 @@ import base64
 import html
 import io
 from pathlib import Path
+from typing import Any
 
 from ..errors import QAError
 from .runs import RunDir
@@ -20,7 +21,7 @@ text-align:right}td:first-child,th:first-child{text-align:left}.up{color:#16803c
 .small{color:#666;font-size:13px}"""
 
 
-def _png(figure) -> str:
+def _png(figure: Any) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     return base64.b64encode(buffer.getvalue()).decode()

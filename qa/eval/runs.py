@@ -179,6 +179,7 @@ def compare(a: RunDir, b: RunDir, *, seed: int = 0) -> dict:
         if not pairs:
             continue
         delta = metrics.paired_bootstrap([p[0] for p in pairs], [p[1] for p in pairs], seed=seed)
+        assert delta is not None  # pairs is not empty
         deltas.append({"metric": name, "a": round(sum(p[0] for p in pairs) / len(pairs), 4),
                        "b": round(sum(p[1] for p in pairs) / len(pairs), 4), "delta": round(delta[0], 4),
                        "low": round(delta[1], 4), "high": round(delta[2], 4), "n": len(pairs),

@@ -90,17 +90,22 @@ def aggregate(rows: Sequence[dict], *, seed: int = 0) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for name in ordered:
         values = [r["metrics"][name] for r in rows if r["metrics"].get(name) is not None]
-        mean, low, high = metrics.bootstrap(values, seed=seed)
+        interval = metrics.bootstrap(values, seed=seed)
+        if interval is None:
+            continue  # every row has it empty
+        mean, low, high = interval
         entry = {"mean": round(mean, 4), "low": round(low, 4), "high": round(high, 4), "n": len(values)}
         if name == "latency_s":
-            entry.update(p50=round(metrics.percentile(values, 50), 3), p95=round(metrics.percentile(values, 95), 3))
+            entry.update(p50=round(metrics.percentile(values, 50) or 0.0, 3),
+                         p95=round(metrics.percentile(values, 95) or 0.0, 3))
         out[name] = entry
         if name == "mc":  # how often it chose right with and without the answer in its context
             for label, want in (("mc|in_context", 1.0), ("mc|not_in_context", 0.0)):
                 part = [r["metrics"]["mc"] for r in rows if "mc" in r["metrics"]
                         and r["metrics"].get("answer_recall") == want]
-                if part:
-                    m, lo, hi = metrics.bootstrap(part, seed=seed)
+                part_interval = metrics.bootstrap(part, seed=seed)
+                if part_interval is not None:
+                    m, lo, hi = part_interval
                     out[label] = {"mean": round(m, 4), "low": round(lo, 4), "high": round(hi, 4), "n": len(part)}
     return out
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 from urllib.parse import urlparse
 
 from ..records import Article
@@ -200,8 +201,9 @@ def load_html(html: str, origin: str) -> Article:
     text = getattr(doc, "text", None) if doc is not None else None
     if not text or len(text.split()) < 5:
         raise _Skip("no article text found in the HTML")
-    return make_article(text, title=doc.title or "", source=doc.sitename or "", date=doc.date or "",
-                        url=doc.url or "", author=doc.author or "", origin=origin)
+    field = lambda name: getattr(doc, name, None) or ""  # a trafilatura Document
+    return make_article(text, title=field("title"), source=field("sitename"), date=field("date"),
+                        url=field("url"), author=field("author"), origin=origin)
 
 
 def load_pdf(data: bytes, origin: str) -> Article:
@@ -216,7 +218,7 @@ def load_pdf(data: bytes, origin: str) -> Article:
         if reader.is_encrypted and not reader.decrypt(""):
             raise _Skip("PDF is encrypted; save an unprotected copy first")
         pages = [page.extract_text() or "" for page in reader.pages]
-        info = reader.metadata or {}
+        info: Any = reader.metadata or {}
         meta = {key: str(info.get(f"/{key}") or "") for key in ("Title", "Author", "CreationDate")}
     except _Skip:
         raise
@@ -297,7 +299,7 @@ def load_json(text: str, origin: str, problems: list[LoadProblem]) -> list[Artic
                 problems.append(LoadProblem(f"{origin}:{lineno}", f"line {lineno} is not valid JSON ({exc.msg})"))
         if not numbered and not any(p.origin.startswith(f"{origin}:") for p in problems):
             raise _Skip("no JSON records: the file holds only white space")
-    articles = []
+    articles: list[Article] = []
     for where, record in numbered:
         try:
             articles.extend(_record_articles(record, where, problems))
@@ -351,5 +353,9 @@ def expand_paths(inputs: list[str]) -> tuple[list[Path], list[LoadProblem]]:
             else:
                 problems.append(LoadProblem(raw, "no such file or folder"))
     seen: set[Path] = set()
-    unique = [f for f in files if not (f.resolve() in seen or seen.add(f.resolve()))]
+    unique: list[Path] = []
+    for f in files:  # the first mention of each file, in order
+        if f.resolve() not in seen:
+            seen.add(f.resolve())
+            unique.append(f)
     return unique, problems

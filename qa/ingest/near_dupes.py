@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
-from typing import Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -32,13 +33,14 @@ def jaccard(a: set[bytes], b: set[bytes]) -> float:
 
 
 @lru_cache(maxsize=1)
-def _permutations():
+def _permutations() -> Any:
     from datasketch import MinHash
 
     return MinHash(num_perm=NUM_PERM).permutations  # made from the default seed: the same in every process
 
 
-def minhash(parts: Iterable[bytes]):
+def minhash(parts: Iterable[bytes]) -> Any:
+    """A datasketch MinHash of the parts."""
     from datasketch import MinHash
 
     signature = MinHash(num_perm=NUM_PERM, permutations=_permutations())
@@ -46,11 +48,11 @@ def minhash(parts: Iterable[bytes]):
     return signature
 
 
-def to_bytes(signature) -> bytes:
+def to_bytes(signature: Any) -> bytes:
     return signature.hashvalues.astype("<u8").tobytes()
 
 
-def from_bytes(blob: bytes):
+def from_bytes(blob: bytes) -> Any:
     from datasketch import LeanMinHash  # no permutations to build: 20x faster to reopen a big store
 
     return LeanMinHash(seed=1, hashvalues=np.frombuffer(blob, dtype="<u8"))

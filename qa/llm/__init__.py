@@ -26,7 +26,11 @@ class Usage:
 
 class LLM(Protocol):
     name: str
-    usage: Usage
+
+    @property
+    def usage(self) -> Usage:
+        """Tokens of the last call, and whether it finished."""
+        ...
 
     def complete(self, messages: Messages, *, max_tokens: int = 320, temperature: float = 0.0) -> str: ...
 

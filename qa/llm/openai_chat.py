@@ -5,20 +5,23 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import Any
 
 from ..errors import QAError
 from . import Messages, Usage
 
-if TYPE_CHECKING:
-    import httpx
+def _wire(messages: Messages) -> Any:
+    """Our role/content dicts, which are what the client's typed message params are on the wire."""
+    return messages
+
 
 class OpenAIChat:
-    """A chat model behind an OpenAI-compatible server. `engine`, when given, is the in-process
-    engine serving `base_url` (the local model), kept alive as long as this client."""
+    """A chat model behind an OpenAI-compatible server. `http_client` is an httpx.Client of the
+    openai package's own (tests pass one with a mock transport). `engine`, when given, is the
+    in-process engine serving `base_url` (the local model), kept alive as long as this client."""
 
     def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
-                 timeout: float = 120.0, max_retries: int = 2, http_client: httpx.Client | None = None,
+                 timeout: float = 120.0, max_retries: int = 2, http_client: Any = None,
                  label: str = "", engine: object | None = None):
         from openai import OpenAI
 
@@ -54,7 +57,7 @@ class OpenAIChat:
         import openai
 
         try:
-            response = self.client.chat.completions.create(model=self.model, messages=messages,
+            response = self.client.chat.completions.create(model=self.model, messages=_wire(messages),
                                                            max_tokens=max_tokens, temperature=temperature)
         except (openai.OpenAIError, ValueError) as exc:
             raise self._error(exc) from None
@@ -72,7 +75,7 @@ class OpenAIChat:
         events = None
         try:
             events = self.client.chat.completions.create(
-                model=self.model, messages=messages, max_tokens=max_tokens, temperature=temperature,
+                model=self.model, messages=_wire(messages), max_tokens=max_tokens, temperature=temperature,
                 stream=True, stream_options={"include_usage": True})
             for event in events:
                 if event.usage:

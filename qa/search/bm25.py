@@ -14,7 +14,7 @@ from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -71,7 +71,7 @@ class BM25Index:
         self.ids: list[str] = []
         self.doc_freq: Counter[str] = Counter()
         self.generation = -1
-        self._bm25 = None
+        self._bm25: Any = None
 
     @property
     def size(self) -> int:
