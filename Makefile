@@ -30,7 +30,11 @@ demo: $(VENV)/.installed
 	QA_HOME=$(DEMO_HOME) $(BIN)/qa ingest eval/sample/articles
 	QA_HOME=$(DEMO_HOME) $(BIN)/qa ask "$(DEMO_QUESTION)"
 
+# Lint and format (ruff), types (mypy), then the suite (which checks the architecture too).
 test: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 # Speed benchmarks on ../shared/eval/realtimeqa-dev (see BENCHMARKS.md): ingest against the

@@ -17,8 +17,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,8 +36,23 @@ def percentile(values: list[float], q: float) -> float:
 
 def answer_peak_rss(question: str, *, home: str, collection: str, llm: str, budget: int) -> dict:
     """One real `qa ask --json` in a child process: its peak RSS (ru_maxrss via wait4) and wall time."""
-    command = [sys.executable, "-m", "qa", "--home", home, "--collection", collection,
-               "ask", "--llm", llm, "--budget", str(budget), "--json", "--", question]
+    command = [
+        sys.executable,
+        "-m",
+        "qa",
+        "--home",
+        home,
+        "--collection",
+        collection,
+        "ask",
+        "--llm",
+        llm,
+        "--budget",
+        str(budget),
+        "--json",
+        "--",
+        question,
+    ]
     with tempfile.TemporaryFile() as errors:
         t0 = time.perf_counter()
         child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, cwd=REPO)
@@ -53,9 +68,12 @@ def answer_peak_rss(question: str, *, home: str, collection: str, llm: str, budg
         model = json.loads(stdout).get("model", "")
     except json.JSONDecodeError:
         model = ""
-    return {"answer_peak_rss_mib": round(usage.ru_maxrss / 1024, 1),  # KiB on Linux
-            "answer_process_s": round(wall, 2), "answer_process_model": model,
-            "answer_process_command": "qa ask QUESTION --llm {} --budget {} --json".format(llm, budget)}
+    return {
+        "answer_peak_rss_mib": round(usage.ru_maxrss / 1024, 1),  # KiB on Linux
+        "answer_process_s": round(wall, 2),
+        "answer_process_model": model,
+        "answer_process_command": f"qa ask QUESTION --llm {llm} --budget {budget} --json",
+    }
 
 
 def main() -> None:
@@ -86,14 +104,24 @@ def main() -> None:
     if store.chunk_count() == 0:
         ingest([str(p) for p in sorted(data.glob("*_gcs.jsonl"))], store=store, embedder=embedder, index=index)
         index = open_index(store)
-    questions = [json.loads(line)["question_sentence"] for f in sorted(data.glob("*_qa.jsonl"))
-                 for line in f.read_text().splitlines() if line.strip()][: args.limit]
+    questions = [
+        json.loads(line)["question_sentence"]
+        for f in sorted(data.glob("*_qa.jsonl"))
+        for line in f.read_text().splitlines()
+        if line.strip()
+    ][: args.limit]
 
     t0 = time.perf_counter()
     llm = make_llm(args.llm, models_dir=settings.models_dir, threads=settings.threads)
     load_s = time.perf_counter() - t0
-    ask("Warm-up question?", store=store, embedder=embedder, index=index, llm=llm,
-        options=AskOptions(budget=200, max_tokens=8))  # the VM maps memory lazily: warm up first
+    ask(
+        "Warm-up question?",
+        store=store,
+        embedder=embedder,
+        index=index,
+        llm=llm,
+        options=AskOptions(budget=200, max_tokens=8),
+    )  # the VM maps memory lazily: warm up first
 
     rows = []
     for budget in [int(b) for b in args.budgets.split(",")]:
@@ -103,24 +131,34 @@ def main() -> None:
             t = a.timings
             per.append(t)
         gen = [t.tokens_per_s for t in per if t.completion_tokens > 1]
-        rows.append({
-            "budget": budget, "questions": len(per),
-            "retrieval_p50_ms": round(percentile([t.retrieval_ms for t in per], 0.5), 1),
-            "retrieval_p95_ms": round(percentile([t.retrieval_ms for t in per], 0.95), 1),
-            "prompt_tokens_mean": round(statistics.mean(t.prompt_tokens for t in per), 1),
-            "first_token_s_mean": round(statistics.mean(t.first_token_ms for t in per) / 1000, 2),
-            "generation_tok_s_mean": round(statistics.mean(gen), 1) if gen else 0.0,
-            "completion_tokens_mean": round(statistics.mean(t.completion_tokens for t in per), 1),
-            "total_s_mean": round(statistics.mean(t.total_ms for t in per) / 1000, 2),
-        })
+        rows.append(
+            {
+                "budget": budget,
+                "questions": len(per),
+                "retrieval_p50_ms": round(percentile([t.retrieval_ms for t in per], 0.5), 1),
+                "retrieval_p95_ms": round(percentile([t.retrieval_ms for t in per], 0.95), 1),
+                "prompt_tokens_mean": round(statistics.mean(t.prompt_tokens for t in per), 1),
+                "first_token_s_mean": round(statistics.mean(t.first_token_ms for t in per) / 1000, 2),
+                "generation_tok_s_mean": round(statistics.mean(gen), 1) if gen else 0.0,
+                "completion_tokens_mean": round(statistics.mean(t.completion_tokens for t in per), 1),
+                "total_s_mean": round(statistics.mean(t.total_ms for t in per) / 1000, 2),
+            }
+        )
 
     result = {"llm": llm.name, "model_load_s": round(load_s, 2), "cores": os.cpu_count(), "rows": rows}
     # this process's own peak: model, embedder, store, and the pool's ingest when it ran here
     result["bench_process_peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     if not args.no_memory and questions:
         # the child loads its own model; this process stays idle (and resident) meanwhile
-        result.update(answer_peak_rss(questions[0], home=args.home, collection=args.collection, llm=args.llm,
-                                      budget=int(args.budgets.split(",")[0])))
+        result.update(
+            answer_peak_rss(
+                questions[0],
+                home=args.home,
+                collection=args.collection,
+                llm=args.llm,
+                budget=int(args.budgets.split(",")[0]),
+            )
+        )
     result["load_average"] = [round(x, 2) for x in os.getloadavg()]
     out = REPO / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
@@ -129,12 +167,26 @@ def main() -> None:
     head = ["budget", "retrieval p50 ms", "p95 ms", "prompt tok", "first token s", "gen tok/s", "answer tok", "total s"]
     print(" | ".join(head))
     for r in rows:
-        print(" | ".join(str(r[k]) for k in ("budget", "retrieval_p50_ms", "retrieval_p95_ms", "prompt_tokens_mean",
-                                              "first_token_s_mean", "generation_tok_s_mean",
-                                              "completion_tokens_mean", "total_s_mean")))
+        print(
+            " | ".join(
+                str(r[k])
+                for k in (
+                    "budget",
+                    "retrieval_p50_ms",
+                    "retrieval_p95_ms",
+                    "prompt_tokens_mean",
+                    "first_token_s_mean",
+                    "generation_tok_s_mean",
+                    "completion_tokens_mean",
+                    "total_s_mean",
+                )
+            )
+        )
     if "answer_peak_rss_mib" in result:
-        print(f"peak RSS of one `qa ask` process ({result['answer_process_model'] or args.llm}): "
-              f"{result['answer_peak_rss_mib']:.0f} MiB  ({result['answer_process_s']:.1f} s, model load included)")
+        print(
+            f"peak RSS of one `qa ask` process ({result['answer_process_model'] or args.llm}): "
+            f"{result['answer_peak_rss_mib']:.0f} MiB  ({result['answer_process_s']:.1f} s, model load included)"
+        )
 
 
 if __name__ == "__main__":

@@ -39,9 +39,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -76,8 +76,20 @@ def ensure_peer_venv() -> Path:
     if PEER_VENV.exists():
         shutil.rmtree(PEER_VENV)
     subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                    *peer_requirements(), "-e", str(REPO)], check=True)
+    subprocess.run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            *peer_requirements(),
+            "-e",
+            str(REPO),
+        ],
+        check=True,
+    )
     marker.write_text(wanted)
     return python
 
@@ -92,8 +104,10 @@ def run_peer(python: Path, files: list[str], *, limit: int, threads: int, floor:
         command = OFFLINE + command
     done = subprocess.run(command, stdout=subprocess.PIPE, text=True, cwd=REPO)
     if done.returncode:
-        sys.exit(f"the LlamaIndex peer failed (exit {done.returncode}); its messages are above"
-                 + ("" if network else "; if `unshare` is not permitted here, pass --peer-network"))
+        sys.exit(
+            f"the LlamaIndex peer failed (exit {done.returncode}); its messages are above"
+            + ("" if network else "; if `unshare` is not permitted here, pass --peer-network")
+        )
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     figures = json.loads(lines[-1])
     figures["network"] = "allowed" if network else "cut (unshare -rn, loopback only)"
@@ -116,15 +130,20 @@ class RecordingEmbedder:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", default=str(REPO.parent / "shared" / "eval" / "realtimeqa-dev"),
-                        help="folder holding the RealTimeQA *_gcs.jsonl files")
+    parser.add_argument(
+        "--data",
+        default=str(REPO.parent / "shared" / "eval" / "realtimeqa-dev"),
+        help="folder holding the RealTimeQA *_gcs.jsonl files",
+    )
     parser.add_argument("--threads", type=int, default=0, help="embedder threads (0 = all cores)")
     parser.add_argument("--limit", type=int, default=0, help="ingest only the first N articles (0 = all)")
     parser.add_argument("--no-peer", action="store_true", help="skip the LlamaIndex peer")
-    parser.add_argument("--no-peer-floor", action="store_true",
-                        help="skip the peer's bare-embedder pass on its own chunks")
-    parser.add_argument("--peer-network", action="store_true",
-                        help="let the peer use the network (default: cut with unshare -rn)")
+    parser.add_argument(
+        "--no-peer-floor", action="store_true", help="skip the peer's bare-embedder pass on its own chunks"
+    )
+    parser.add_argument(
+        "--peer-network", action="store_true", help="let the peer use the network (default: cut with unshare -rn)"
+    )
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "ingest.json"))
     args = parser.parse_args()
 
@@ -138,9 +157,9 @@ def main() -> None:
         settings = load_settings({"home": tmp, "threads": args.threads})
         prepare_environment(settings)
         from qa.embeddings import MiniLMEmbedder
+        from qa.ingest.loaders import Loaded, load_file
         from qa.ingest.pipeline import Source, ingest
         from qa.search.bm25 import LexicalIndex
-        from qa.ingest.loaders import Loaded, load_file
         from qa.store import Store
         from qa.tokens import count_tokens
 
@@ -165,8 +184,14 @@ def main() -> None:
         store, index = open_store()
         rss_before = rss_mib()
         t0, c0 = time.perf_counter(), time.process_time()
-        report = ingest(inputs, store=store, embedder=recorder, index=index,
-                        chunk_tokens=settings.chunk_tokens, overlap=settings.chunk_overlap)
+        report = ingest(
+            inputs,
+            store=store,
+            embedder=recorder,
+            index=index,
+            chunk_tokens=settings.chunk_tokens,
+            overlap=settings.chunk_overlap,
+        )
         total, total_cpu = time.perf_counter() - t0, time.process_time() - c0
         peak = peak_rss_mib()
         chunks_in_store = store.chunk_count()
@@ -180,16 +205,28 @@ def main() -> None:
 
         store, index = open_store()
         t0 = time.perf_counter()
-        again = ingest(inputs, store=store, embedder=embedder, index=index,
-                       chunk_tokens=settings.chunk_tokens, overlap=settings.chunk_overlap)
+        again = ingest(
+            inputs,
+            store=store,
+            embedder=embedder,
+            index=index,
+            chunk_tokens=settings.chunk_tokens,
+            overlap=settings.chunk_overlap,
+        )
         reingest = time.perf_counter() - t0
         store.close()
 
     peer = None
     if peer_python is not None:
         print("running the LlamaIndex peer ...", flush=True)
-        peer = run_peer(peer_python, files, limit=args.limit, threads=args.threads,
-                        floor=not args.no_peer_floor, network=args.peer_network)
+        peer = run_peer(
+            peer_python,
+            files,
+            limit=args.limit,
+            threads=args.threads,
+            floor=not args.no_peer_floor,
+            network=args.peer_network,
+        )
         peer["packages"] = peer_requirements()
         p_total = peer["total_s"]
         peer["articles_per_s"] = round(peer["articles"] / p_total, 2)
@@ -239,18 +276,30 @@ def main() -> None:
         "python": platform.python_version(),
         "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    rows = [("articles", items), ("texts embedded", len(texts)), ("total s", f"{total:.2f}"),
-            ("articles/s", f"{items / total:.1f}"), ("texts embedded/s", f"{len(texts) / total:.1f}"),
-            ("embedder s", f"{bare:.2f}"), ("ratio total/embedder", f"{total / bare:.3f}  (target <= 1.25)"),
-            ("  same, embed timed inside the ingest", f"{total / max(report.embed_seconds, 1e-9):.3f}  "
-             f"({total - report.embed_seconds:.1f} s not embedding)"),
-            ("  same, CPU seconds", f"{total_cpu / bare_cpu:.3f}  ({total_cpu:.1f} / {bare_cpu:.1f})"),
-            ("re-ingest s", f"{reingest:.2f}  ({reingest / total:.1%} of the first)"),
-            ("re-ingest chunks added", again.chunks_added),
-            ("peak RSS MiB", f"{peak:.0f}  ({rss_before:.0f} just before the ingest)")]
+    rows = [
+        ("articles", items),
+        ("texts embedded", len(texts)),
+        ("total s", f"{total:.2f}"),
+        ("articles/s", f"{items / total:.1f}"),
+        ("texts embedded/s", f"{len(texts) / total:.1f}"),
+        ("embedder s", f"{bare:.2f}"),
+        ("ratio total/embedder", f"{total / bare:.3f}  (target <= 1.25)"),
+        (
+            "  same, embed timed inside the ingest",
+            f"{total / max(report.embed_seconds, 1e-9):.3f}  ({total - report.embed_seconds:.1f} s not embedding)",
+        ),
+        ("  same, CPU seconds", f"{total_cpu / bare_cpu:.3f}  ({total_cpu:.1f} / {bare_cpu:.1f})"),
+        ("re-ingest s", f"{reingest:.2f}  ({reingest / total:.1%} of the first)"),
+        ("re-ingest chunks added", again.chunks_added),
+        ("peak RSS MiB", f"{peak:.0f}  ({rss_before:.0f} just before the ingest)"),
+    ]
     width = max(len(r[0]) for r in rows)
-    print(f"ingest of {Path(args.data).name}" + (f" (first {args.limit} articles)" if args.limit else "") + ": "
-          + ", ".join(f"{k} {v}" for k, v in figures["statuses"].items()))
+    print(
+        f"ingest of {Path(args.data).name}"
+        + (f" (first {args.limit} articles)" if args.limit else "")
+        + ": "
+        + ", ".join(f"{k} {v}" for k, v in figures["statuses"].items())
+    )
     for name, value in rows:
         print(f"  {name:<{width}}  {value}")
     if peer:
@@ -270,30 +319,46 @@ def print_comparison(qa: dict, peer: dict) -> None:
 
     table = [
         ("articles read", qa["articles"], peer["articles"]),
-        ("articles embedded", qa["statuses"]["new"] + qa["statuses"]["updated"],
-         f"{peer['documents']} (exact repeats dropped)"),
+        (
+            "articles embedded",
+            qa["statuses"]["new"] + qa["statuses"]["updated"],
+            f"{peer['documents']} (exact repeats dropped)",
+        ),
         ("texts embedded (qa: whatever its ingest embeds; peer: nodes)", qa["chunks"], peer["chunks"]),
         ("chunks stored", qa["chunks_in_store"], peer["chunks_in_store"]),
         ("total s", f(qa["total_s"]), f(peer["total_s"])),
         ("articles/s", f(qa["articles_per_s"]), f(peer["articles_per_s"])),
         ("texts embedded/s", f(qa["chunks_per_s"]), f(peer["chunks_per_s"])),
         ("bare embedder s (own chunks, same calls)", f(qa["embedder_s"]), f(peer.get("embedder_s"))),
-        ("total / bare embedder", f(qa["ratio_total_to_embedder"], ".3f"), f(peer.get("ratio_total_to_embedder"), ".3f")),
-        ("total / embed time inside the ingest", f(qa["ratio_total_to_embed_in_ingest"], ".3f"),
-         f(peer["ratio_total_to_embed_in_ingest"], ".3f")),
+        (
+            "total / bare embedder",
+            f(qa["ratio_total_to_embedder"], ".3f"),
+            f(peer.get("ratio_total_to_embedder"), ".3f"),
+        ),
+        (
+            "total / embed time inside the ingest",
+            f(qa["ratio_total_to_embed_in_ingest"], ".3f"),
+            f(peer["ratio_total_to_embed_in_ingest"], ".3f"),
+        ),
         ("total / bare embedder, CPU s", f(qa["ratio_cpu"], ".3f"), f(peer.get("ratio_cpu"), ".3f")),
         ("total CPU s", f(qa["total_cpu_s"], ".1f"), f(peer["total_cpu_s"], ".1f")),
         ("s not embedding", f(qa["non_embed_s"], ".1f"), f(peer["non_embed_s"], ".1f")),
         ("peak RSS MiB", f(qa["peak_rss_mib"], ".0f"), f(peer["peak_rss_mib"], ".0f")),
-        ("RSS just before the ingest MiB", f(qa["rss_before_ingest_mib"], ".0f"), f(peer["rss_before_ingest_mib"], ".0f")),
+        (
+            "RSS just before the ingest MiB",
+            f(qa["rss_before_ingest_mib"], ".0f"),
+            f(peer["rss_before_ingest_mib"], ".0f"),
+        ),
     ]
     print()
     print(f"| | qa | LlamaIndex {peer['peer'].split()[-1]} |")
     print("|---|---:|---:|")
     for name, a, b in table:
         print(f"| {name} | {a} | {b} |")
-    print(f"\nqa / peer total time: {qa['qa_to_peer_time_ratio']:.3f} wall, {qa['qa_to_peer_cpu_ratio']:.3f} CPU"
-          f"   (peer network: {peer['network']})")
+    print(
+        f"\nqa / peer total time: {qa['qa_to_peer_time_ratio']:.3f} wall, {qa['qa_to_peer_cpu_ratio']:.3f} CPU"
+        f"   (peer network: {peer['network']})"
+    )
 
 
 if __name__ == "__main__":

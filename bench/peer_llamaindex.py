@@ -105,10 +105,11 @@ def main() -> None:
         inner = MiniLMEmbedder(threads=args.threads)
         embed_model = MiniLM(inner, embed_batch_size=args.batch)
         enc = encoding("cl100k_base")
-        splitter = SentenceSplitter(chunk_size=300, chunk_overlap=45,
-                                    tokenizer=partial(enc.encode, disallowed_special=()))
+        splitter = SentenceSplitter(
+            chunk_size=300, chunk_overlap=45, tokenizer=partial(enc.encode, disallowed_special=())
+        )
         # the punkt_tab / stopwords check runs on first use: make it happen (offline) before timing
-        globals_helper.punkt_tokenizer
+        _ = globals_helper.punkt_tokenizer
         nltk_dir = globals_helper._nltk_data_dir
 
         # warm-up, as bench/ingest.py does for qa: lazily mapped memory, tokenizer files
@@ -116,13 +117,16 @@ def main() -> None:
         inner.embed(warm)
         splitter.get_nodes_from_documents([Document(text=t) for t in warm[:4]])
 
-        client = chromadb.PersistentClient(path=str(Path(tmp) / "chroma"),
-                                           settings=ChromaSettings(anonymized_telemetry=False))
-        collection = client.get_or_create_collection("articles", embedding_function=None,
-                                                     metadata={"hnsw:space": "cosine"})
+        client = chromadb.PersistentClient(
+            path=str(Path(tmp) / "chroma"), settings=ChromaSettings(anonymized_telemetry=False)
+        )
+        collection = client.get_or_create_collection(
+            "articles", embedding_function=None, metadata={"hnsw:space": "cosine"}
+        )
         vector_store = ChromaVectorStore(chroma_collection=collection)
-        pipeline = IngestionPipeline(transformations=[splitter, embed_model], vector_store=vector_store,
-                                     docstore=SimpleDocumentStore())
+        pipeline = IngestionPipeline(
+            transformations=[splitter, embed_model], vector_store=vector_store, docstore=SimpleDocumentStore()
+        )
         rss_before = rss_mib()
 
         t0, c0 = time.perf_counter(), time.process_time()
@@ -132,9 +136,16 @@ def main() -> None:
         keys = ["title", "url", "date"]
         documents = {}
         for a in articles:
-            documents.setdefault(a.id, Document(
-                text=a.text, id_=a.id, metadata={"title": a.title, "url": a.url, "date": a.date},
-                excluded_embed_metadata_keys=keys, excluded_llm_metadata_keys=keys))
+            documents.setdefault(
+                a.id,
+                Document(
+                    text=a.text,
+                    id_=a.id,
+                    metadata={"title": a.title, "url": a.url, "date": a.date},
+                    excluded_embed_metadata_keys=keys,
+                    excluded_llm_metadata_keys=keys,
+                ),
+            )
         nodes = pipeline.run(documents=list(documents.values()))
         total, total_cpu = time.perf_counter() - t0, time.process_time() - c0
         peak = peak_rss_mib()

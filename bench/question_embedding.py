@@ -30,8 +30,12 @@ def main() -> None:
     os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     from qa.embeddings import MiniLMEmbedder
 
-    questions = [json.loads(line)["question_sentence"] for p in sorted(Path(args.data).glob("*_qa.jsonl"))
-                 for line in p.read_text().splitlines() if line.strip()]
+    questions = [
+        json.loads(line)["question_sentence"]
+        for p in sorted(Path(args.data).glob("*_qa.jsonl"))
+        for line in p.read_text().splitlines()
+        if line.strip()
+    ]
     questions = questions or ["Which company said this week that it would cut 10,000 jobs?"] * 60
     embedder = MiniLMEmbedder()  # all cores for batches; `single` is the one-thread session
     sessions = {"one thread (used for a single text)": embedder.single, "all cores": embedder.session}
@@ -47,12 +51,21 @@ def main() -> None:
                 embedder.embed([q])
                 times.append((time.perf_counter() - t0) * 1000)
             times.sort()
-            row = {"round": r, "session": name, "p50_ms": round(times[len(times) // 2], 2),
-                   "p95_ms": round(times[int(0.95 * (len(times) - 1))], 2), "calls": len(times)}
+            row = {
+                "round": r,
+                "session": name,
+                "p50_ms": round(times[len(times) // 2], 2),
+                "p95_ms": round(times[int(0.95 * (len(times) - 1))], 2),
+                "calls": len(times),
+            }
             rows.append(row)
             print(f"round {r}  {name:<36} p50 {row['p50_ms']:6.1f} ms  p95 {row['p95_ms']:6.1f} ms")
-    result = {"cores": os.cpu_count(), "load": os.getloadavg(), "rows": rows,
-              "when": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    result = {
+        "cores": os.cpu_count(),
+        "load": os.getloadavg(),
+        "rows": rows,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     print(f"load average {os.getloadavg()}; wrote {args.out}")
 

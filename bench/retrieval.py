@@ -1,4 +1,5 @@
-"""Retrieval latency at scale: qa.search.retrieval.retrieve() at 10k / 100k / 1M chunks, embedded Chroma and a Chroma server.
+"""Retrieval latency at scale: qa.search.retrieval.retrieve() at 10k / 100k / 1M chunks, embedded
+Chroma and a Chroma server.
 
     .venv/bin/python bench/retrieval.py [--sizes 10k,100k,1m] [--backends embedded,server]
                                         [--modes dense,bm25,hybrid] [--repeats 3] [--root /tmp/qa-bench-retrieval]
@@ -105,11 +106,12 @@ def du_mb(path: Path) -> float:
 
 # ---- the base corpus ----------------------------------------------------------------------
 
+
 def load_base(data: Path):
     """Distinct articles of the dev pool, chunked as qa/ingest.py does: [(article, key, chunks, spans)]."""
     from qa.chunking import SENTENCE_TOKENS, chunk_article, sentence_units
-    from qa.ingest.pipeline import identity_key
     from qa.ingest.loaders import load_file
+    from qa.ingest.pipeline import identity_key
 
     files = sorted(data.glob("*_gcs.jsonl"))
     if not files:
@@ -149,9 +151,18 @@ def sentence_vectors(base, root: Path) -> tuple[np.ndarray, dict]:
 
 # ---- building a store ---------------------------------------------------------------------
 
+
 def recipe(label: str, base_digest: str, bm25: bool) -> dict:
-    return {"recipe": RECIPE, "size": SIZES[label], "sigma": NOISE_SIGMA, "seed": SEED, "base": base_digest,
-            "chunk_tokens": CHUNK_TOKENS, "overlap": OVERLAP, "bm25": bm25}
+    return {
+        "recipe": RECIPE,
+        "size": SIZES[label],
+        "sigma": NOISE_SIGMA,
+        "seed": SEED,
+        "base": base_digest,
+        "chunk_tokens": CHUNK_TOKENS,
+        "overlap": OVERLAP,
+        "bm25": bm25,
+    }
 
 
 def build(label: str, root: Path, data: Path, bm25: bool) -> dict:
@@ -159,7 +170,7 @@ def build(label: str, root: Path, data: Path, bm25: bool) -> dict:
     from dataclasses import replace
 
     from qa.chunking import chunk_vectors
-    from qa.ingest.loaders import article_id
+    from qa.ingest.articles import article_id
     from qa.library import make_embedder, open_store
     from qa.records import Chunk
     from qa.search.bm25 import open_index
@@ -182,8 +193,10 @@ def build(label: str, root: Path, data: Path, bm25: bool) -> dict:
     shutil.rmtree(home, ignore_errors=True)
     target = SIZES[label]
     base_chunks = sum(len(c) for _, _, c, _ in base)
-    log(f"[{label}] building: {len(base)} distinct articles ({read} read), {base_chunks:,} chunks, "
-        f"{len(vectors):,} sentences per copy; target {target:,} chunks")
+    log(
+        f"[{label}] building: {len(base)} distinct articles ({read} read), {base_chunks:,} chunks, "
+        f"{len(vectors):,} sentences per copy; target {target:,} chunks"
+    )
     settings = load_settings({"home": str(home), "collection": COLLECTION})
     store = open_store(settings, make_embedder(settings))  # the vectors are made here, not by the embedder
     rng = np.random.default_rng(SEED)
@@ -198,7 +211,7 @@ def build(label: str, root: Path, data: Path, bm25: bool) -> dict:
         for n, (article, key, chunks, spans) in enumerate(base):
             if total >= target:
                 break
-            own = noisy[offsets[n]:offsets[n + 1]]
+            own = noisy[offsets[n] : offsets[n + 1]]
             if c == 0:
                 new, new_chunks, new_spans, new_key = article, list(chunks), list(spans), key
             else:
@@ -208,11 +221,21 @@ def build(label: str, root: Path, data: Path, bm25: bool) -> dict:
                 new = replace(article, id=article_id(text), text=text, origin=f"{article.origin}#copy{c}")
                 new_key = f"{key}#copy{c}"
                 new_spans = [(a + shift, b + shift) for a, b in spans]
-                new_chunks = [Chunk(id=f"{new.id}-{ch.position:04d}", article_id=new.id, position=ch.position,
-                                    text=ch.text, start=ch.start + shift, end=ch.end + shift, tokens=ch.tokens)
-                              for ch in chunks]
-            items.append(NewArticle(new, new_key, new_chunks, chunk_vectors(new_chunks, new_spans, own),
-                                    new_spans, own))
+                new_chunks = [
+                    Chunk(
+                        id=f"{new.id}-{ch.position:04d}",
+                        article_id=new.id,
+                        position=ch.position,
+                        text=ch.text,
+                        start=ch.start + shift,
+                        end=ch.end + shift,
+                        tokens=ch.tokens,
+                    )
+                    for ch in chunks
+                ]
+            items.append(
+                NewArticle(new, new_key, new_chunks, chunk_vectors(new_chunks, new_spans, own), new_spans, own)
+            )
             total += len(new_chunks)
             articles += 1
         store.add_many(items)
@@ -232,16 +255,33 @@ def build(label: str, root: Path, data: Path, bm25: bool) -> dict:
         del index
     store.close()
     done = {
-        "size": label, "target_chunks": target, "chunks": chunk_rows, "vectors": vector_rows, "articles": articles,
-        "copies": copies, "base_articles": len(base), "base_records_read": read, "base_chunks": base_chunks,
-        "base_sentences": len(vectors), "sentence_embedding": embed_info, "prep_s": round(prep_s, 1),
-        "write_s": round(write_s, 1), "write_chunks_per_s": round(chunk_rows / write_s),
-        "bm25": bm25, "bm25_build_s": bm25_s, "bm25_terms": bm25_terms,
-        "disk_mb": {"total": du_mb(home), "chroma": du_mb(home / "chroma"),
-                    "catalogue_sqlite": du_mb(home) - du_mb(home / "chroma") - (du_mb(home / "bm25") if bm25 else 0),
-                    "bm25": du_mb(home / "bm25") if bm25 else 0},
-        "load_at_end": loadavg(), "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "recipe_params": want, "reused": False,
+        "size": label,
+        "target_chunks": target,
+        "chunks": chunk_rows,
+        "vectors": vector_rows,
+        "articles": articles,
+        "copies": copies,
+        "base_articles": len(base),
+        "base_records_read": read,
+        "base_chunks": base_chunks,
+        "base_sentences": len(vectors),
+        "sentence_embedding": embed_info,
+        "prep_s": round(prep_s, 1),
+        "write_s": round(write_s, 1),
+        "write_chunks_per_s": round(chunk_rows / write_s),
+        "bm25": bm25,
+        "bm25_build_s": bm25_s,
+        "bm25_terms": bm25_terms,
+        "disk_mb": {
+            "total": du_mb(home),
+            "chroma": du_mb(home / "chroma"),
+            "catalogue_sqlite": du_mb(home) - du_mb(home / "chroma") - (du_mb(home / "bm25") if bm25 else 0),
+            "bm25": du_mb(home / "bm25") if bm25 else 0,
+        },
+        "load_at_end": loadavg(),
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "recipe_params": want,
+        "reused": False,
     }
     done["disk_mb"]["catalogue_sqlite"] = round(done["disk_mb"]["catalogue_sqlite"], 1)
     marker.write_text(json.dumps(done, indent=1))
@@ -249,6 +289,7 @@ def build(label: str, root: Path, data: Path, bm25: bool) -> dict:
 
 
 # ---- measuring ----------------------------------------------------------------------------
+
 
 def load_questions(data: Path) -> list[str]:
     out = []
@@ -316,26 +357,47 @@ def measure(label: str, backend: str, url: str, root: Path, data: Path, modes: l
                 start = time.perf_counter()
                 got = retrieve(q, store=store, embedder=embedder, index=index, options=RetrievalOptions(mode=mode))
                 ms = (time.perf_counter() - start) * 1000
-                runs[mode].append({"ms": ms, "embed": spent.get("embed", 0.0), "dense": spent.get("dense", 0.0),
-                                   "bm25": spent.get("bm25", 0.0),
-                                   "tokens": sum(count_tokens(p.text) for p in got.passages),
-                                   "passages": len(got.passages), "hits": len(got.hits)})
+                runs[mode].append(
+                    {
+                        "ms": ms,
+                        "embed": spent.get("embed", 0.0),
+                        "dense": spent.get("dense", 0.0),
+                        "bm25": spent.get("bm25", 0.0),
+                        "tokens": sum(count_tokens(p.text) for p in got.passages),
+                        "passages": len(got.passages),
+                        "hits": len(got.hits),
+                    }
+                )
     timed_s = time.perf_counter() - t0
     load_after = loadavg()
-    result = {"size": label, "backend": backend, "chunks": store.chunk_count(), "vectors": store.vector_count(),
-              "bm25_docs": index.size, "open_s": round(open_s, 2), "warmup_s": round(warm_s, 1),
-              "timed_s": round(timed_s, 1), "calls_per_mode": len(questions) * repeats,
-              "load_before": load_before, "load_after": load_after, "modes": {}}
+    result = {
+        "size": label,
+        "backend": backend,
+        "chunks": store.chunk_count(),
+        "vectors": store.vector_count(),
+        "bm25_docs": index.size,
+        "open_s": round(open_s, 2),
+        "warmup_s": round(warm_s, 1),
+        "timed_s": round(timed_s, 1),
+        "calls_per_mode": len(questions) * repeats,
+        "load_before": load_before,
+        "load_after": load_after,
+        "modes": {},
+    }
     for mode, rows in runs.items():
         ms = [x["ms"] for x in rows]
         rest = [x["ms"] - x["embed"] - x["dense"] - x["bm25"] for x in rows]
         result["modes"][mode] = {
-            "p50_ms": round(percentile(ms, 0.5), 1), "p95_ms": round(percentile(ms, 0.95), 1),
-            "mean_ms": round(statistics.mean(ms), 1), "max_ms": round(max(ms), 1),
-            "stage_p50_ms": {"embed": round(percentile([x["embed"] for x in rows], 0.5), 1),
-                             "dense": round(percentile([x["dense"] for x in rows], 0.5), 1),
-                             "bm25": round(percentile([x["bm25"] for x in rows], 0.5), 1),
-                             "rest": round(percentile(rest, 0.5), 1)},
+            "p50_ms": round(percentile(ms, 0.5), 1),
+            "p95_ms": round(percentile(ms, 0.95), 1),
+            "mean_ms": round(statistics.mean(ms), 1),
+            "max_ms": round(max(ms), 1),
+            "stage_p50_ms": {
+                "embed": round(percentile([x["embed"] for x in rows], 0.5), 1),
+                "dense": round(percentile([x["dense"] for x in rows], 0.5), 1),
+                "bm25": round(percentile([x["bm25"] for x in rows], 0.5), 1),
+                "rest": round(percentile(rest, 0.5), 1),
+            },
             "mean_context_tokens": round(statistics.mean(x["tokens"] for x in rows), 1),
             "mean_passages": round(statistics.mean(x["passages"] for x in rows), 2),
             "mean_hits": round(statistics.mean(x["hits"] for x in rows), 1),
@@ -362,14 +424,17 @@ def profile(label: str, root: Path, data: Path) -> None:
             retrieve(q, store=store, embedder=embedder, index=index, options=RetrievalOptions())
     prof.disable()
     calls = 3 * len(questions)
-    print(f"hybrid retrieve() at {label} embedded: {calls} calls, {(time.perf_counter() - t0) * 1000 / calls:.1f} ms "
-          f"per call under cProfile, load {loadavg()}")
+    print(
+        f"hybrid retrieve() at {label} embedded: {calls} calls, {(time.perf_counter() - t0) * 1000 / calls:.1f} ms "
+        f"per call under cProfile, load {loadavg()}"
+    )
     stats = pstats.Stats(prof)
     stats.sort_stats("cumulative").print_stats(35)
     stats.sort_stats("tottime").print_stats(20)
 
 
 # ---- the server ---------------------------------------------------------------------------
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -381,9 +446,14 @@ def start_server(path: Path, logfile: Path) -> tuple[subprocess.Popen, str]:
     chroma = Path(sys.executable).parent / "chroma"
     port = free_port()
     env = dict(os.environ, ANONYMIZED_TELEMETRY="False")
-    out = open(logfile, "w")
-    proc = subprocess.Popen([str(chroma), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=str(path.parent))
+    out = open(logfile, "w")  # noqa: SIM115  (the server writes to it for as long as it runs)
+    proc = subprocess.Popen(
+        [str(chroma), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=str(path.parent),
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 180
     while time.time() < deadline:
@@ -411,16 +481,27 @@ def stop_server(proc: subprocess.Popen) -> None:
 
 # ---- the parent ---------------------------------------------------------------------------
 
+
 def provenance() -> dict:
     """Which qa code was measured: the commit, whether qa/ differed from it, a hash of the retrieval files."""
     digest = hashlib.sha256()
-    for name in ("search/retrieval.py", "search/context.py", "search/options.py", "search/bm25.py",
-                 "store/__init__.py", "store/catalogue.py", "store/vectors.py", "chunking.py", "embeddings.py"):
+    for name in (
+        "search/retrieval.py",
+        "search/context.py",
+        "search/options.py",
+        "search/bm25.py",
+        "store/__init__.py",
+        "store/catalogue.py",
+        "store/vectors.py",
+        "chunking.py",
+        "embeddings.py",
+    ):
         digest.update((REPO / "qa" / name).read_bytes())
     out = {"qa_code_hash": digest.hexdigest()[:12]}
     try:
-        git = lambda *args: subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True,
-                                           check=True).stdout.strip()
+        git = lambda *args: subprocess.run(
+            ["git", "-C", str(REPO), *args], capture_output=True, text=True, check=True
+        ).stdout.strip()
         out["git_head"] = git("rev-parse", "--short", "HEAD")
         out["qa_dirty"] = bool(git("status", "--porcelain", "--", "qa"))
     except (OSError, subprocess.CalledProcessError):
@@ -437,33 +518,42 @@ def child(args: list[str]) -> dict:
 
 
 def table(result: dict) -> str:
-    lines = ["| size | chunks | backend | mode | p50 ms | p95 ms | embed / dense / bm25 / rest p50 ms "
-             "| mean context tokens | load 1-min before / after |",
-             "|---|---:|---|---|---:|---:|---|---:|---|"]
+    lines = [
+        "| size | chunks | backend | mode | p50 ms | p95 ms | embed / dense / bm25 / rest p50 ms "
+        "| mean context tokens | load 1-min before / after |",
+        "|---|---:|---|---|---:|---:|---|---:|---|",
+    ]
     for m in result["measurements"]:
         if "error" in m:
             lines.append(f"| {m['size']} | | {m['backend']} | - | failed: {m['error']} | | | | |")
             continue
         for mode, x in m["modes"].items():
             s = x["stage_p50_ms"]
-            lines.append(f"| {m['size']} | {m['chunks']:,} | {m['backend']} | {mode} | {x['p50_ms']:,.1f} | "
-                         f"{x['p95_ms']:,.1f} | {s['embed']} / {s['dense']} / {s['bm25']} / {s['rest']} | "
-                         f"{x['mean_context_tokens']:,.0f} | {m['load_before'][0]} / {m['load_after'][0]} |")
+            lines.append(
+                f"| {m['size']} | {m['chunks']:,} | {m['backend']} | {mode} | {x['p50_ms']:,.1f} | "
+                f"{x['p95_ms']:,.1f} | {s['embed']} / {s['dense']} / {s['bm25']} / {s['rest']} | "
+                f"{x['mean_context_tokens']:,.0f} | {m['load_before'][0]} / {m['load_after'][0]} |"
+            )
     return "\n".join(lines)
 
 
 def builds_table(result: dict) -> str:
-    lines = ["| size | chunks | articles (copies) | write s (chunks/s) | BM25 build s | disk MB total (chroma / "
-             "catalogue / bm25) | reused |", "|---|---:|---:|---:|---:|---|---|"]
+    lines = [
+        "| size | chunks | articles (copies) | write s (chunks/s) | BM25 build s | disk MB total (chroma / "
+        "catalogue / bm25) | reused |",
+        "|---|---:|---:|---:|---:|---|---|",
+    ]
     for b in result["builds"].values():
         if "error" in b:
             lines.append(f"| {b['size']} | failed: {b['error']} | | | | | |")
             continue
         d = b["disk_mb"]
-        lines.append(f"| {b['size']} | {b['chunks']:,} | {b['articles']:,} ({b['copies']}) | {b['write_s']:,} "
-                     f"({b['write_chunks_per_s']:,}) | {b['bm25_build_s'] if b['bm25'] else 'not built'} | "
-                     f"{d['total']:,} ({d['chroma']:,} / {d['catalogue_sqlite']:,} / {d['bm25']:,}) | "
-                     f"{'yes' if b['reused'] else 'no'} |")
+        lines.append(
+            f"| {b['size']} | {b['chunks']:,} | {b['articles']:,} ({b['copies']}) | {b['write_s']:,} "
+            f"({b['write_chunks_per_s']:,}) | {b['bm25_build_s'] if b['bm25'] else 'not built'} | "
+            f"{d['total']:,} ({d['chroma']:,} / {d['catalogue_sqlite']:,} / {d['bm25']:,}) | "
+            f"{'yes' if b['reused'] else 'no'} |"
+        )
     return "\n".join(lines)
 
 
@@ -490,8 +580,11 @@ def main() -> None:
         return
     if a._measure:
         label, backend, url = a._measure
-        print(json.dumps(measure(label, backend, "" if url == "-" else url, a.root, a.data,
-                                 a.modes.split(","), a.repeats)))
+        print(
+            json.dumps(
+                measure(label, backend, "" if url == "-" else url, a.root, a.data, a.modes.split(","), a.repeats)
+            )
+        )
         return
     if a.profile:
         profile(a.profile, a.root, a.data)
@@ -506,28 +599,49 @@ def main() -> None:
     dense_from = SIZES[a.dense_only_from.lower()] if a.dense_only_from else None
     a.root.mkdir(parents=True, exist_ok=True)
     started = time.strftime("%Y-%m-%dT%H:%M:%S")
-    result = {"command": "bench/retrieval.py " + " ".join(sys.argv[1:]), "started": started,
-              "code": provenance(), "load_at_start": loadavg(), "cores": os.cpu_count(), "root": str(a.root), "data": str(a.data),
-              "settings": {"budget": 1000, "k": 40, "per_article": 3, "embedder": "all-MiniLM-L6-v2-int8 (MiniLMEmbedder)",
-                           "chunk_tokens": CHUNK_TOKENS, "overlap": OVERLAP, "noise_sigma": NOISE_SIGMA,
-                           "repeats": a.repeats, "questions": len(load_questions(a.data))},
-              "how_built": __doc__.split("How the stores are built")[1].split("\n\n")[0].strip(),
-              "builds": {}, "measurements": []}
+    result = {
+        "command": "bench/retrieval.py " + " ".join(sys.argv[1:]),
+        "started": started,
+        "code": provenance(),
+        "load_at_start": loadavg(),
+        "cores": os.cpu_count(),
+        "root": str(a.root),
+        "data": str(a.data),
+        "settings": {
+            "budget": 1000,
+            "k": 40,
+            "per_article": 3,
+            "embedder": "all-MiniLM-L6-v2-int8 (MiniLMEmbedder)",
+            "chunk_tokens": CHUNK_TOKENS,
+            "overlap": OVERLAP,
+            "noise_sigma": NOISE_SIGMA,
+            "repeats": a.repeats,
+            "questions": len(load_questions(a.data)),
+        },
+        "how_built": __doc__.split("How the stores are built")[1].split("\n\n")[0].strip(),
+        "builds": {},
+        "measurements": [],
+    }
     if "1m" not in sizes:
-        result["not_measured"] = ("1m: not in --sizes (the run that produced this file left it out: building 1M "
-                                  "chunks through Store.add_many takes ~20-35 min on this machine; see the docstring)")
+        result["not_measured"] = (
+            "1m: not in --sizes (the run that produced this file left it out: building 1M "
+            "chunks through Store.add_many takes ~20-35 min on this machine; see the docstring)"
+        )
     for label in sizes:
         bm25 = dense_from is None or SIZES[label] < dense_from
         log(f"== {label}: build or reuse (BM25 {'yes' if bm25 else 'no: dense only'})")
         try:
-            result["builds"][label] = child(["--_build", label, "--_bm25", str(int(bm25)),
-                                             "--root", str(a.root), "--data", str(a.data)])
+            result["builds"][label] = child(
+                ["--_build", label, "--_bm25", str(int(bm25)), "--root", str(a.root), "--data", str(a.data)]
+            )
         except RuntimeError as exc:
             result["builds"][label] = {"size": label, "error": str(exc)}
             continue
         b = result["builds"][label]
-        log(f"[{label}] {b['chunks']:,} chunks, write {b['write_s']} s, BM25 {b['bm25_build_s']} s, "
-            f"{b['disk_mb']['total']:,} MB{' (reused)' if b['reused'] else ''}")
+        log(
+            f"[{label}] {b['chunks']:,} chunks, write {b['write_s']} s, BM25 {b['bm25_build_s']} s, "
+            f"{b['disk_mb']['total']:,} MB{' (reused)' if b['reused'] else ''}"
+        )
         if a.build_only:
             continue
         size_modes = modes if bm25 else [m for m in modes if m == "dense"]
@@ -538,8 +652,22 @@ def main() -> None:
                 url = "-"
                 if backend == "server":
                     proc, url = start_server(a.root / label / "chroma", a.root / f"chroma-server-{label}.log")
-                m = child(["--_measure", label, backend, url, "--root", str(a.root), "--data", str(a.data),
-                           "--modes", ",".join(size_modes), "--repeats", str(a.repeats)])
+                m = child(
+                    [
+                        "--_measure",
+                        label,
+                        backend,
+                        url,
+                        "--root",
+                        str(a.root),
+                        "--data",
+                        str(a.data),
+                        "--modes",
+                        ",".join(size_modes),
+                        "--repeats",
+                        str(a.repeats),
+                    ]
+                )
                 m["bm25_built"] = bm25
                 result["measurements"].append(m)
                 log(table({"measurements": [m]}))
@@ -551,19 +679,27 @@ def main() -> None:
     result["load_at_end"] = loadavg()
     result["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     for m in result["measurements"]:
-        if (m.get("size"), m.get("backend")) == (TARGET["size"], TARGET["backend"]) and TARGET["mode"] in m.get("modes", {}):
+        if (m.get("size"), m.get("backend")) == (TARGET["size"], TARGET["backend"]) and TARGET["mode"] in m.get(
+            "modes", {}
+        ):
             p95 = m["modes"][TARGET["mode"]]["p95_ms"]
             result["target"] = dict(TARGET, measured_p95_ms=p95, met=p95 < TARGET["p95_ms"])
     print("\nStores:\n" + builds_table(result))
     if not a.build_only:
-        print("\nretrieve() latency (60 questions x %d after a warm-up pass; budget 1,000 tokens):\n" % a.repeats
-              + table(result))
+        print(
+            f"\nretrieve() latency (60 questions x {a.repeats} after a warm-up pass; budget 1,000 tokens):\n"
+            + table(result)
+        )
         if "target" in result:
             t = result["target"]
-            print(f"\nTarget: hybrid p95 < {t['p95_ms']:.0f} ms at 100k chunks, embedded: measured "
-                  f"{t['measured_p95_ms']:,.1f} ms -> {'met' if t['met'] else 'NOT met'}")
+            print(
+                f"\nTarget: hybrid p95 < {t['p95_ms']:.0f} ms at 100k chunks, embedded: measured "
+                f"{t['measured_p95_ms']:,.1f} ms -> {'met' if t['met'] else 'NOT met'}"
+            )
         print(f"qa code: {result['code']}")
-        print(f"load average at start {result['load_at_start']}, at end {result['load_at_end']} ({os.cpu_count()} cores)")
+        print(
+            f"load average at start {result['load_at_start']}, at end {result['load_at_end']} ({os.cpu_count()} cores)"
+        )
         a.out.parent.mkdir(parents=True, exist_ok=True)
         tmp = a.out.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(result, indent=1) + "\n")

@@ -27,10 +27,12 @@ QA = [sys.executable, "-m", "qa"]
 
 
 def write_article(folder: Path, i: int, version: int) -> None:
-    body = " ".join(f"Paragraph {j} of report {i} says the council met on day {j} to discuss item {i * j}."
-                    for j in range(60))
+    body = " ".join(
+        f"Paragraph {j} of report {i} says the council met on day {j} to discuss item {i * j}." for j in range(60)
+    )
     (folder / f"report-{i:03d}.txt").write_text(
-        f"Report {i}\nSource: Wire {i % 4}\nDate: 2026-02-{i % 28 + 1:02d}\n\n{body}\nRevision {version}.\n")
+        f"Report {i}\nSource: Wire {i % 4}\nDate: 2026-02-{i % 28 + 1:02d}\n\n{body}\nRevision {version}.\n"
+    )
 
 
 def _stored_revision(env: dict, i: int) -> int:
@@ -56,8 +58,12 @@ def main() -> int:
     parser.add_argument("--articles", type=int, default=80)
     parser.add_argument("--embedder", default="minilm")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--max-delay", type=float, default=0.0,
-                        help="longest wait before the kill (default: the time of one full ingest, measured first)")
+    parser.add_argument(
+        "--max-delay",
+        type=float,
+        default=0.0,
+        help="longest wait before the kill (default: the time of one full ingest, measured first)",
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
     work = Path(tempfile.mkdtemp(prefix="qa-kill-"))
@@ -69,8 +75,12 @@ def main() -> int:
     env = {**os.environ, "QA_HOME": str(work / "home"), "QA_EMBEDDER": args.embedder}
     if not args.max_delay:  # calibrate: kills should land anywhere from start-up to the last article
         started = time.perf_counter()
-        subprocess.run(QA + ["ingest", str(folder), "--json"], env={**env, "QA_HOME": str(work / "calibration")},
-                       capture_output=True, check=True)
+        subprocess.run(
+            QA + ["ingest", str(folder), "--json"],
+            env={**env, "QA_HOME": str(work / "calibration")},
+            capture_output=True,
+            check=True,
+        )
         args.max_delay = time.perf_counter() - started
         print(f"one full ingest takes {args.max_delay:.1f} s: kills land between 0.5 s and that", flush=True)
 
@@ -81,8 +91,9 @@ def main() -> int:
                 versions[i] += 1
                 write_article(folder, i, versions[i])
         delay = rng.uniform(0.5, args.max_delay)
-        proc = subprocess.Popen(QA + ["ingest", str(folder), "--json"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            QA + ["ingest", str(folder), "--json"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         time.sleep(delay)
         finished = proc.poll() is not None
         if not finished:
@@ -90,8 +101,15 @@ def main() -> int:
         proc.wait()
         ok, checks = doctor(env)
         inconsistent += not ok
-        rows.append((trial, f"{delay:.2f}", "finished first" if finished else "killed", "ok" if ok else "INCONSISTENT",
-                     checks[0]["detail"]))
+        rows.append(
+            (
+                trial,
+                f"{delay:.2f}",
+                "finished first" if finished else "killed",
+                "ok" if ok else "INCONSISTENT",
+                checks[0]["detail"],
+            )
+        )
         print(*rows[-1], sep=" | ", flush=True)
 
     final = subprocess.run(QA + ["ingest", str(folder), "--json"], env=env, capture_output=True, text=True)
@@ -101,9 +119,11 @@ def main() -> int:
     latest = sum(1 for i in range(args.articles) if _stored_revision(env, i) == versions[i])
     complete = ok and stored.startswith(f"{args.articles} articles") and latest == args.articles
     killed = sum(1 for r in rows if r[2] == "killed")
-    print(f"\ntrials {len(rows)}, killed mid-run {killed}, inconsistent after a kill {inconsistent}; "
-          f"final run {counts}; store: {stored}; latest version stored for {latest}/{args.articles}; "
-          f"{'complete, no duplicates' if complete else 'INCOMPLETE'}")
+    print(
+        f"\ntrials {len(rows)}, killed mid-run {killed}, inconsistent after a kill {inconsistent}; "
+        f"final run {counts}; store: {stored}; latest version stored for {latest}/{args.articles}; "
+        f"{'complete, no duplicates' if complete else 'INCOMPLETE'}"
+    )
     return 0 if inconsistent == 0 and complete else 1
 
 

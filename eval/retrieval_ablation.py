@@ -97,8 +97,10 @@ def main() -> None:
     for variant in [v for v in variants if v in ("mean", "chunk", "max")]:
         searched = store_for(variant)
         for mode in ("dense", "hybrid"):
-            print(f"{variant:<6} {mode:<7} " + "  ".join(f"@{b}: {count(searched, mode, b)}" for b in (400, 1000, 1600)),
-                  flush=True)
+            print(
+                f"{variant:<6} {mode:<7} " + "  ".join(f"@{b}: {count(searched, mode, b)}" for b in (400, 1000, 1600)),
+                flush=True,
+            )
     if "candidates" in variants:
         for top in (4, 8, 12, 16, 24, 40):
             print(f"hybrid @1000, {top} candidate chunks: {count(store, 'hybrid', 1000, top_chunks=top)}", flush=True)

@@ -25,7 +25,7 @@ import retrieval_recall as rr  # noqa: E402
 
 def around(text: str, gold: str, width: int = 90) -> str:
     at = text.find(gold)
-    return ("…" if at > width else "") + text[max(0, at - width): at + len(gold) + width // 2] + "…"
+    return ("…" if at > width else "") + text[max(0, at - width) : at + len(gold) + width // 2] + "…"
 
 
 def main() -> None:
@@ -56,12 +56,16 @@ def main() -> None:
             recalled += 1
             continue
         ranks = [str(r) for r, h in enumerate(got.hits) if rr.contains(rr.norm(h.chunk.text), gold)]
-        print(f"\n{q['id']}: {q['question']}\n  gold: {q['gold']} | fused ranks of chunks holding it: "
-              f"{', '.join(ranks) or 'none in the top ' + str(len(got.hits))}")
+        print(
+            f"\n{q['id']}: {q['question']}\n  gold: {q['gold']} | fused ranks of chunks holding it: "
+            f"{', '.join(ranks) or 'none in the top ' + str(len(got.hits))}"
+        )
         for art, text in holders:
             print(f"  {art.date or '????-??-??'} {art.source:<16} {art.title[:60]!r}\n      {around(text, gold)}")
-    print(f"\n{recalled} of {in_pool} questions with the gold text in the pool have it in the context "
-          f"at {args.budget} tokens; the {in_pool - recalled} others are listed above.")
+    print(
+        f"\n{recalled} of {in_pool} questions with the gold text in the pool have it in the context "
+        f"at {args.budget} tokens; the {in_pool - recalled} others are listed above."
+    )
 
 
 if __name__ == "__main__":

@@ -34,18 +34,34 @@ sys.path.insert(0, str(REPO))
 
 import retrieval_recall as rr  # noqa: E402
 
-from qa.ingest.loaders import normalise_date  # noqa: E402
+from qa.ingest.articles import normalise_date  # noqa: E402
 
 RERANK_SITE = REPO / ".rerank-site"
-TIME_WORDS = re.compile(r"\b(this week|recently|recent|latest|this year|today|yesterday|now|new|newly|just|"
-                        r"on (monday|tuesday|wednesday|thursday|friday|saturday|sunday))\b", re.I)
+TIME_WORDS = re.compile(
+    r"\b(this week|recently|recent|latest|this year|today|yesterday|now|new|newly|just|"
+    r"on (monday|tuesday|wednesday|thursday|friday|saturday|sunday))\b",
+    re.I,
+)
 
 
 def nanoranker():
     """(embed(texts) -> vectors, score(qvec, dvecs) -> scores) from the nanoranker wheel's own files."""
     if not (RERANK_SITE / "nanoranker").is_dir():
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(RERANK_SITE),
-                        "nanoranker==1.2", "onnxruntime-extensions==0.15.2"], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--no-deps",
+                "--target",
+                str(RERANK_SITE),
+                "nanoranker==1.2",
+                "onnxruntime-extensions==0.15.2",
+            ],
+            check=True,
+        )
     sys.path.insert(0, str(RERANK_SITE))
     os.environ["ORT_DISABLE_TELEMETRY"] = "1"
     import onnxruntime as ort
@@ -60,13 +76,16 @@ def nanoranker():
     options = ort.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
     options.register_custom_ops_library(get_library_path())
-    use = ort.InferenceSession(str(resources / "universal-sentence-encoder-multilingual.onnx"), options,
-                               providers=["CPUExecutionProvider"])
+    use = ort.InferenceSession(
+        str(resources / "universal-sentence-encoder-multilingual.onnx"), options, providers=["CPUExecutionProvider"]
+    )
     mlp = ort.InferenceSession(str(resources / "reranker_nn_v2.onnx"), options, providers=["CPUExecutionProvider"])
 
     def embed(texts: list[str]) -> np.ndarray:
         semantic = use.run(["outputs"], {"inputs": np.array(texts, dtype=object)})[0]
-        return np.concatenate([semantic, np.stack([namespace["textual_embed"](t) for t in texts])], 1).astype(np.float32)
+        return np.concatenate([semantic, np.stack([namespace["textual_embed"](t) for t in texts])], 1).astype(
+            np.float32
+        )
 
     def score(qvec: np.ndarray, dvecs: np.ndarray) -> np.ndarray:
         pairs = np.concatenate([np.tile(qvec, (len(dvecs), 1)), dvecs], 1).astype(np.float32)
@@ -115,22 +134,30 @@ def main() -> None:
 
         for top in (8, 20):
             for weight in (0.0, 0.2, 0.5):
+
                 def reranked(q: dict, weight: float = weight) -> dict:
                     if not weight:
                         return {}
 
                     def bonus(question: str, sentences) -> np.ndarray:  # the reranker's score, at `weight`
-                        return weight * np.array([float(score(vector(question), vector(s)[None])[0])
-                                                  for s in sentences])
+                        return weight * np.array(
+                            [float(score(vector(question), vector(s)[None])[0]) for s in sentences]
+                        )
+
                     return {"sentence_bonus": bonus}
-                print(f"rerank weight {weight}, {top} candidate chunks: @400 {count(400, top, reranked)}  "
-                      f"@1000 {count(1000, top, reranked)}", flush=True)
+
+                print(
+                    f"rerank weight {weight}, {top} candidate chunks: @400 {count(400, top, reranked)}  "
+                    f"@1000 {count(1000, top, reranked)}",
+                    flush=True,
+                )
     if "recency" in args.trials:
         dates = {a.article.id: a.article.date for a in store.articles()}
         owner = {c.id: c.article_id for c in store.chunks()}
         anchored = sum(bool(TIME_WORDS.search(q["question"])) for q in questions)
         print(f"{anchored} questions are time-anchored")
         for half_life in (0, 7, 30, 90, 365):
+
             def recent(q: dict, half_life: int = half_life) -> dict:
                 if not half_life or not TIME_WORDS.search(q["question"]):
                     return {}
@@ -143,9 +170,14 @@ def main() -> None:
                             age = max(0, (today - date.fromisoformat(day)).days)
                             scores[cid] = value * (1 + 0.5 ** (age / half_life))
                     return scores
+
                 return {"rescore_chunks": boost}
-            print(f"recency half-life {half_life or 'off'}: @400 {count(400, trial=recent)}  "
-                  f"@1000 {count(1000, trial=recent)}", flush=True)
+
+            print(
+                f"recency half-life {half_life or 'off'}: @400 {count(400, trial=recent)}  "
+                f"@1000 {count(1000, trial=recent)}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

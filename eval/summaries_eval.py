@@ -53,12 +53,17 @@ def table(rows: list[dict], name: str) -> None:
 
     sentences = sum(r["sentences"] for r in rows)
     supported = sum(r["supported"] for r in rows)
-    print("| backend | articles | ROUGE-1 | ROUGE-2 | ROUGE-L | avg words | support rate | fallbacks | map-reduced | s/article |")
+    print(
+        "| backend | articles | ROUGE-1 | ROUGE-2 | ROUGE-L | avg words | support rate | fallbacks | map-reduced "
+        "| s/article |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
-    print(f"| {name} | {len(rows)} | {ci('rouge1')} | {ci('rouge2')} | {ci('rougeL')} | "
-          f"{statistics.mean(r['words'] for r in rows):.1f} | {supported / max(1, sentences):.3f} ({supported}/"
-          f"{sentences}) | {sum(r['fallback'] for r in rows)} | {sum(r['parts'] > 1 for r in rows)} | "
-          f"{statistics.mean(r['seconds'] for r in rows):.1f} |")
+    print(
+        f"| {name} | {len(rows)} | {ci('rouge1')} | {ci('rouge2')} | {ci('rougeL')} | "
+        f"{statistics.mean(r['words'] for r in rows):.1f} | {supported / max(1, sentences):.3f} ({supported}/"
+        f"{sentences}) | {sum(r['fallback'] for r in rows)} | {sum(r['parts'] > 1 for r in rows)} | "
+        f"{statistics.mean(r['seconds'] for r in rows):.1f} |"
+    )
 
 
 def compare(base_path: Path, other_path: Path) -> int:
@@ -75,8 +80,10 @@ def compare(base_path: Path, other_path: Path) -> int:
     for key in ("rouge1", "rouge2", "rougeL", "words"):
         before, after = [base[a][key] for a in common], [other[a][key] for a in common]
         mean, low, high = paired_bootstrap(before, after)
-        print(f"| {key} | {statistics.mean(before):.3f} | {statistics.mean(after):.3f} | "
-              f"{mean:+.3f} [{low:+.3f}, {high:+.3f}] |")
+        print(
+            f"| {key} | {statistics.mean(before):.3f} | {statistics.mean(after):.3f} | "
+            f"{mean:+.3f} [{low:+.3f}, {high:+.3f}] |"
+        )
     for name, r in (("base", base), ("other", other)):
         sentences = sum(r[a]["sentences"] for a in common)
         print(f"\nsupport rate, {name}: {sum(r[a]['supported'] for a in common) / max(1, sentences):.3f}", end="")
@@ -93,11 +100,19 @@ def main() -> int:
     parser.add_argument("--style", default="paragraph", choices=("paragraph", "bullets"))
     parser.add_argument("--budget", type=int, default=1500, help="passage tokens per model call")
     parser.add_argument("--out", type=Path, default=Path("/tmp/qa-summaries-eval"), help="folder for per-article rows")
-    parser.add_argument("--writers", action="store_true",
-                        help="also score each writer's summary against the other writers' (a human reference point)")
+    parser.add_argument(
+        "--writers",
+        action="store_true",
+        help="also score each writer's summary against the other writers' (a human reference point)",
+    )
     parser.add_argument("--report", type=Path, metavar="ROWS.jsonl", help="print the table of a run's rows, then exit")
-    parser.add_argument("--compare", nargs=2, type=Path, metavar=("BASE.jsonl", "OTHER.jsonl"),
-                        help="compare two runs' rows on the articles both have (paired bootstrap), then exit")
+    parser.add_argument(
+        "--compare",
+        nargs=2,
+        type=Path,
+        metavar=("BASE.jsonl", "OTHER.jsonl"),
+        help="compare two runs' rows on the articles both have (paired bootstrap), then exit",
+    )
     args = parser.parse_args()
     if args.compare:
         return compare(*args.compare)
@@ -105,8 +120,8 @@ def main() -> int:
         table([json.loads(line) for line in args.report.read_text().splitlines()], args.report.stem)
         return 0
 
-    from qa.ingest.loaders import clean_text
     from qa.eval.metrics import bootstrap, rouge_l, rouge_n  # ROUGE from the shared metrics module
+    from qa.ingest.articles import clean_text
     from qa.prompts import prompts_hash
     from qa.records import Article
     from qa.settings import load_settings, prepare_environment
@@ -126,11 +141,15 @@ def main() -> int:
     embedder = make_embedder(settings)
     llm = make_llm(replace(settings, timeout=max(settings.timeout, 1800)))
     name = model_name(llm)
-    options = SummaryOptions(style=args.style, words=args.words, budget=args.budget,
-                             temperature=settings.temperature)
+    options = SummaryOptions(style=args.style, words=args.words, budget=args.budget, temperature=settings.temperature)
     code = hashlib.sha256(b"".join((REPO / "qa" / f).read_bytes() for f in ("summarise.py", "notes.py", "verify.py")))
-    config = {"llm": name, "options": repr(options), "embedder": embedder.name, "prompts": prompts_hash(),
-              "code": code.hexdigest()[:12]}  # a change to the summariser or the checks is a new run
+    config = {
+        "llm": name,
+        "options": repr(options),
+        "embedder": embedder.name,
+        "prompts": prompts_hash(),
+        "code": code.hexdigest()[:12],
+    }  # a change to the summariser or the checks is a new run
     config_hash = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
     args.out.mkdir(parents=True, exist_ok=True)
     out_path = args.out / f"{name.replace(':', '-')}-{config_hash}.jsonl"
@@ -151,20 +170,32 @@ def main() -> int:
             summary = summarise(article, llm=llm, embedder=embedder, options=options)
             seconds = time.perf_counter() - t0
             prediction = summary.text
-            row = {"article_id": aid, "summary": prediction, "words": len(prediction.split()),
-                   "sentences": len(summary.sentences), "supported": sum(s.supported for s in summary.sentences),
-                   "rouge1": statistics.mean(rouge_n(prediction, r, 1) for r in refs),
-                   "rouge2": statistics.mean(rouge_n(prediction, r, 2) for r in refs),
-                   "rougeL": statistics.mean(rouge_l(prediction, r) for r in refs),
-                   "references": len(refs), "parts": summary.parts, "calls": summary.calls,
-                   "fallback": bool(summary.fallback), "seconds": round(seconds, 2),
-                   "prompt_tokens": summary.timings.prompt_tokens, "config_hash": config_hash}
+            row = {
+                "article_id": aid,
+                "summary": prediction,
+                "words": len(prediction.split()),
+                "sentences": len(summary.sentences),
+                "supported": sum(s.supported for s in summary.sentences),
+                "rouge1": statistics.mean(rouge_n(prediction, r, 1) for r in refs),
+                "rouge2": statistics.mean(rouge_n(prediction, r, 2) for r in refs),
+                "rougeL": statistics.mean(rouge_l(prediction, r) for r in refs),
+                "references": len(refs),
+                "parts": summary.parts,
+                "calls": summary.calls,
+                "fallback": bool(summary.fallback),
+                "seconds": round(seconds, 2),
+                "prompt_tokens": summary.timings.prompt_tokens,
+                "config_hash": config_hash,
+            }
             sink.write(json.dumps(row) + "\n")
             sink.flush()
             rows.append(row)
-            print(f"{n}/{len(items)} {aid} R1 {row['rouge1']:.3f} R2 {row['rouge2']:.3f} RL {row['rougeL']:.3f} "
-                  f"{row['words']} words, {row['supported']}/{row['sentences']} supported, {seconds:.1f} s",
-                  file=sys.stderr, flush=True)
+            print(
+                f"{n}/{len(items)} {aid} R1 {row['rouge1']:.3f} R2 {row['rouge2']:.3f} RL {row['rougeL']:.3f} "
+                f"{row['words']} words, {row['supported']}/{row['sentences']} supported, {seconds:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
 
     print(f"\nconfig {config_hash}: {json.dumps(config)}\nrows: {out_path}\n")
     table(rows, name)
@@ -173,7 +204,7 @@ def main() -> int:
         lengths = []
         for _, _, refs in items:
             for i, mine in enumerate(refs):
-                others = refs[:i] + refs[i + 1:]
+                others = refs[:i] + refs[i + 1 :]
                 if not others:
                     continue
                 lengths.append(len(mine.split()))
@@ -181,8 +212,10 @@ def main() -> int:
                 scores["rouge2"].append(statistics.mean(rouge_n(mine, r, 2) for r in others))
                 scores["rougeL"].append(statistics.mean(rouge_l(mine, r) for r in others))
         cells = " | ".join("{:.3f} [{:.3f}, {:.3f}]".format(*bootstrap(scores[k])) for k in scores)
-        print(f"| a writer vs the other writers | {len(lengths)} summaries | {cells} | "
-              f"{statistics.mean(lengths):.1f} | - | - | - | - |")
+        print(
+            f"| a writer vs the other writers | {len(lengths)} summaries | {cells} | "
+            f"{statistics.mean(lengths):.1f} | - | - | - | - |"
+        )
     return 0
 
 

@@ -1,2 +1,3 @@
 """qa: cited answers from your news articles, offline."""
+
 __version__ = "0.1.0"

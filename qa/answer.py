@@ -37,13 +37,23 @@ def build_messages(question: str, passages: Sequence[Passage], max_sentences: in
     `today`, the date the question is asked on, so "this week" means the right week."""
     tag, blocks = format_passages(passages, salt=question)
     system = fill("answer_system", refusal=REFUSAL, max_sentences=max_sentences)
-    user = fill("answer_user", tag=tag, passages=blocks, question=" ".join(question.split()),
-                today=fill("today", date=today) + "\n\n" if today else "")
+    user = fill(
+        "answer_user",
+        tag=tag,
+        passages=blocks,
+        question=" ".join(question.split()),
+        today=fill("today", date=today) + "\n\n" if today else "",
+    )
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
-def extract(question: str, passages: Sequence[Passage], embedder: Embedder, limit: int = 2,
-            threshold: float = EXTRACTIVE_THRESHOLD) -> list[Sentence]:
+def extract(
+    question: str,
+    passages: Sequence[Passage],
+    embedder: Embedder,
+    limit: int = 2,
+    threshold: float = EXTRACTIVE_THRESHOLD,
+) -> list[Sentence]:
     """The best supporting sentences, each cited; [] when none is relevant enough."""
     units = [(p.number, p.text[a:b]) for p in passages for a, b in sentence_spans(p.text)]
     units = [(n, s) for n, s in units if len(s.split()) >= 4]
@@ -64,8 +74,15 @@ def extract(question: str, passages: Sequence[Passage], embedder: Embedder, limi
     return picked
 
 
-def answer(question: str, passages: Sequence[Passage], *, llm: LLM | None, embedder: Embedder,
-           options: AskOptions = AskOptions(), on_token: Callable[[str], None] | None = None) -> Answer:
+def answer(
+    question: str,
+    passages: Sequence[Passage],
+    *,
+    llm: LLM | None,
+    embedder: Embedder,
+    options: AskOptions = AskOptions(),
+    on_token: Callable[[str], None] | None = None,
+) -> Answer:
     """Generate an answer and verify every citation in it; with no model (`llm` None), the best
     supporting sentences, cited."""
     t0 = time.perf_counter()
@@ -105,16 +122,39 @@ def answer(question: str, passages: Sequence[Passage], *, llm: LLM | None, embed
     if not any(s.supported for s in sentences):
         evidence = extract(question, passages, embedder)
         if not evidence:
-            return Answer(question, REFUSAL, [], passages, name, refused=True,
-                          fallback="the model's answer was not supported by the passages", timings=timings)
-        return Answer(question, cited_text(evidence), evidence, passages, name, incomplete=incomplete,
-                      fallback="the model's answer was not supported by the passages; showing the best evidence instead",
-                      timings=timings)
+            return Answer(
+                question,
+                REFUSAL,
+                [],
+                passages,
+                name,
+                refused=True,
+                fallback="the model's answer was not supported by the passages",
+                timings=timings,
+            )
+        return Answer(
+            question,
+            cited_text(evidence),
+            evidence,
+            passages,
+            name,
+            incomplete=incomplete,
+            fallback="the model's answer was not supported by the passages; showing the best evidence instead",
+            timings=timings,
+        )
     return Answer(question, cited_text(sentences), sentences, passages, name, incomplete=incomplete, timings=timings)
 
 
-def ask(question: str, *, store: Store, embedder: Embedder, index: BM25Index, llm: LLM | None,
-        options: AskOptions = AskOptions(), on_token: Callable[[str], None] | None = None) -> Answer:
+def ask(
+    question: str,
+    *,
+    store: Store,
+    embedder: Embedder,
+    index: BM25Index,
+    llm: LLM | None,
+    options: AskOptions = AskOptions(),
+    on_token: Callable[[str], None] | None = None,
+) -> Answer:
     """Retrieve, then answer: the whole `qa ask` pipeline."""
     found = retrieve(question, store=store, embedder=embedder, index=index, options=options.retrieval)
     result = answer(question, found.passages, llm=llm, embedder=embedder, options=options, on_token=on_token)

@@ -15,11 +15,23 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .chunking import sentence_spans
 from .embeddings import Embedder
+from .findings import disagreements, open_questions, two_sided
 from .llm import LLM, Messages, model_name
-from .notes import (CallProgress, Item, bullet_text, cached, clean_line, generate, note_lines, ranked_sentences,
-                    renumbered, to_global, units, verify_items)
+from .notes import (
+    CallProgress,
+    Item,
+    bullet_text,
+    cached,
+    clean_line,
+    generate,
+    note_lines,
+    ranked_sentences,
+    renumbered,
+    to_global,
+    units,
+    verify_items,
+)
 from .prompts import fill, format_passages
 from .records import Article, Cites, Passage, Sentence, Timings
 from .search.bm25 import BM25Index
@@ -30,20 +42,27 @@ from .verify import cited_text
 
 RELEVANCE_FLOOR = 0.25  # MiniLM cosine of the topic with an article's best sentence; unrelated text is ~0.1
 RELATIVE_FLOOR = 0.55  # ... and at least this share of the best article's
-_SECTIONS = {"overview": "overview", "summary": "overview", "key points": "key_points", "key facts": "key_points",
-             "disagreements": "disagreements", "where sources disagree": "disagreements",
-             "open questions": "open_questions", "questions": "open_questions"}
-_HEADER = re.compile(r"^(overview|summary|key points|key facts|disagreements|where sources disagree|"
-                     r"open questions|questions)\s*:?\s*(.*)$", re.I)
+_SECTIONS = {
+    "overview": "overview",
+    "summary": "overview",
+    "key points": "key_points",
+    "key facts": "key_points",
+    "disagreements": "disagreements",
+    "where sources disagree": "disagreements",
+    "open questions": "open_questions",
+    "questions": "open_questions",
+}
+_HEADER = re.compile(
+    r"^(overview|summary|key points|key facts|disagreements|where sources disagree|"
+    r"open questions|questions)\s*:?\s*(.*)$",
+    re.I,
+)
 # a section header written mid-line ("... [3]. Key points: - ..."), to be put on a line of its own
-_INLINE_HEADER = re.compile(r"[ \t]+(?=(?:\*\*)?(?:key points|key facts|disagreements|where sources disagree|"
-                           r"open questions)(?:\*\*)?\s*:)", re.I)
-_OPEN = re.compile(r"\b(not yet|still not|has not been|have not been|yet to|unclear|uncertain|unknown|undecided|"
-                   r"remains? to be|no decision|will decide|would not say|declined to|called for|an independent "
-                   r"review|once the)\b", re.I)
-_DISPUTE = re.compile(r"\b(disput(?:es|ed|ing) (?:the|this|that|these|those|his|her|their|its)\b|disagree\w*|"
-                      r"contradict\w*|far (?:lower|higher)|at odds|conflicting|\d[\w ,.]{0,30} apart\b|"
-                      r"counted .* twice|overstat\w*|understat\w*)", re.I)
+_INLINE_HEADER = re.compile(
+    r"[ \t]+(?=(?:\*\*)?(?:key points|key facts|disagreements|where sources disagree|"
+    r"open questions)(?:\*\*)?\s*:)",
+    re.I,
+)
 
 
 @dataclass(frozen=True)
@@ -85,8 +104,13 @@ class Briefing(Cites):
 
     @property
     def sentences(self) -> list[Sentence]:
-        items = [self.overview, *self.key_points, *(e.sentences for e in self.timeline), *self.disagreements,
-                 *self.open_questions]
+        items = [
+            self.overview,
+            *self.key_points,
+            *(e.sentences for e in self.timeline),
+            *self.disagreements,
+            *self.open_questions,
+        ]
         return [s for item in items for s in item]
 
     @property
@@ -97,12 +121,18 @@ class Briefing(Cites):
 # ---- finding the articles ------------------------------------------------------------------
 
 
-def find_articles(topic: str, *, store: Store, embedder: Embedder, index: BM25Index,
-                  options: BriefOptions) -> tuple[list[Article], list[Passage], np.ndarray]:
+def find_articles(
+    topic: str, *, store: Store, embedder: Embedder, index: BM25Index, options: BriefOptions
+) -> tuple[list[Article], list[Passage], np.ndarray]:
     """The most relevant articles, taken in turn from each source, and from each its passages on
     the topic (numbered across the briefing), dated articles first in date order."""
-    hits, qvec = search(topic, store=store, embedder=embedder, index=index,
-                        options=RetrievalOptions(k=options.candidates, filters=options.filters))
+    hits, qvec = search(
+        topic,
+        store=store,
+        embedder=embedder,
+        index=index,
+        options=RetrievalOptions(k=options.candidates, filters=options.filters),
+    )
     if qvec is None:
         qvec = embedder.embed([topic])[0]
     by_article: dict[str, list] = {}
@@ -113,11 +143,18 @@ def find_articles(topic: str, *, store: Store, embedder: Embedder, index: BM25In
     per_source: dict[str, list[str]] = {}
     for aid in ranked:
         per_source.setdefault(by_article[aid][0].source, []).append(aid)
-    pool = set(ranked[:options.articles * 2]) | {aid for ids in per_source.values() for aid in ids[:2]}
+    pool = set(ranked[: options.articles * 2]) | {aid for ids in per_source.values() for aid in ids[:2]}
     scored: list[tuple[float, str, list[Passage]]] = []
     for aid in [a for a in ranked if a in pool]:
-        passages = select_context(topic, by_article[aid], store=store, embedder=embedder, index=index, qvec=qvec,
-                                  options=RetrievalOptions(budget=options.per_article_budget, per_article=3))
+        passages = select_context(
+            topic,
+            by_article[aid],
+            store=store,
+            embedder=embedder,
+            index=index,
+            qvec=qvec,
+            options=RetrievalOptions(budget=options.per_article_budget, per_article=3),
+        )
         texts = [s for _, s in units(passages, 4)]
         relevance = float(np.max(embedder.embed(texts) @ qvec)) if texts else 0.0
         scored.append((relevance, aid, passages))
@@ -131,7 +168,7 @@ def find_articles(topic: str, *, store: Store, embedder: Embedder, index: BM25In
         source = passages[0].source if passages else ""
         turn[aid] = taken.get(source, 0)
         taken[source] = turn[aid] + 1
-    chosen = sorted(scored, key=lambda r: (turn[r[1]], -r[0]))[:options.articles]
+    chosen = sorted(scored, key=lambda r: (turn[r[1]], -r[0]))[: options.articles]
     meta = {a.article.id: a.article for a in store.articles(ids=[aid for _, aid, _ in chosen])}
     chosen.sort(key=lambda r: (meta[r[1]].date or "9999", meta[r[1]].source))
     numbered: list[Passage] = []
@@ -146,9 +183,10 @@ def find_articles(topic: str, *, store: Store, embedder: Embedder, index: BM25In
 
 def map_messages(topic: str, passages: Sequence[Passage], notes: int) -> Messages:
     tag, blocks = format_passages(passages, salt=topic)
-    return [{"role": "system", "content": fill("brief_map", notes=notes)},
-            {"role": "user", "content": fill("brief_map_user", topic=" ".join(topic.split()), tag=tag,
-                                                      passages=blocks)}]
+    return [
+        {"role": "system", "content": fill("brief_map", notes=notes)},
+        {"role": "user", "content": fill("brief_map_user", topic=" ".join(topic.split()), tag=tag, passages=blocks)},
+    ]
 
 
 def extract_notes(passages: Sequence[Passage], embedder: Embedder, qvec: np.ndarray, limit: int) -> list[Item]:
@@ -166,9 +204,13 @@ def reduce_messages(topic: str, notes: dict[str, list[Item]], articles: Sequence
         if notes.get(art.id):
             head = f"{art.source or 'unknown source'}, {art.date or 'undated'}: {' '.join(art.title.split())}"
             blocks.append(head + "\n" + "\n".join(f"- {cited_text(item)}" for item in notes[art.id]))
-    return [{"role": "system", "content": fill("brief_reduce", points=points)},
-            {"role": "user", "content": fill("brief_reduce_user", topic=" ".join(topic.split()),
-                                                      notes="\n\n".join(blocks))}]
+    return [
+        {"role": "system", "content": fill("brief_reduce", points=points)},
+        {
+            "role": "user",
+            "content": fill("brief_reduce_user", topic=" ".join(topic.split()), notes="\n\n".join(blocks)),
+        },
+    ]
 
 
 def parse_sections(raw: str) -> dict[str, list[str]]:
@@ -190,58 +232,6 @@ def parse_sections(raw: str) -> dict[str, list[str]]:
     return sections
 
 
-# ---- what code finds ----------------------------------------------------------------------
-
-
-def disagreements(passages: Sequence[Passage], embedder: Embedder, qvec: np.ndarray, limit: int = 2) -> list[Item]:
-    """Sentences in which an article says a figure or claim is disputed, each with the neighbouring
-    sentence that gives a figure (the other side), quoted and cited; most relevant first."""
-    found: list[tuple[str, Item]] = []
-    for p in passages:
-        sentences = [p.text[a:b] for a, b in sentence_spans(p.text)]
-        for k, text in enumerate(sentences):
-            if len(text.split()) < 3 or not _DISPUTE.search(text):
-                continue
-            before = sentences[k - 1] if k > 0 and re.search(r"\d", sentences[k - 1]) else ""
-            after = sentences[k + 1] if k + 1 < len(sentences) and re.search(r"\d", sentences[k + 1]) else ""
-            side = [before, text] if before and (not after or not re.search(r"\d", text)) else [text, after]
-            found.append((" ".join(side), [Sentence(t, (p.number,), True, 1.0) for t in side if t]))
-    if not found:
-        return []
-    relevance = embedder.embed([t for t, _ in found]) @ qvec
-    return _best_distinct([(float(r), item) for r, (_, item) in zip(relevance, found)], limit)
-
-
-def open_questions(passages: Sequence[Passage], embedder: Embedder, qvec: np.ndarray, limit: int = 2) -> list[Item]:
-    """Sentences that say something is not yet known or decided, most relevant first."""
-    found = [(n, s) for n, s in units(passages, 5) if _OPEN.search(s)]
-    if not found:
-        return []
-    relevance = embedder.embed([s for _, s in found]) @ qvec
-    return _best_distinct([(float(r), [Sentence(s, (n,), True, 1.0)]) for r, (n, s) in zip(relevance, found)], limit)
-
-
-def _best_distinct(found: list[tuple[float, Item]], limit: int) -> list[Item]:
-    out: list[Item] = []
-    seen: set[str] = set()
-    for _, item in sorted(found, key=lambda f: -f[0]):
-        texts = {s.text for s in item}
-        if texts & seen:
-            continue
-        seen |= texts
-        out.append(item)
-        if len(out) >= limit:
-            break
-    return out
-
-
-def two_sided(item: Item, passages: Sequence[Passage]) -> bool:
-    """A disagreement has two sides: it cites two articles, or its own words say something is disputed."""
-    owner = {p.number: p.article_id for p in passages}
-    return (len({owner[n] for s in item for n in s.citations}) >= 2
-            or bool(_DISPUTE.search(" ".join(s.text for s in item))))
-
-
 def _merge(model: list[Item], code: list[Item], limit: int) -> list[Item]:
     """The model's verified items, then what code found that they do not already cite."""
     cited = {n for item in model for s in item for n in s.citations}
@@ -252,8 +242,16 @@ def _merge(model: list[Item], code: list[Item], limit: int) -> list[Item]:
 # ---- the briefing ---------------------------------------------------------------------------
 
 
-def brief(topic: str, *, store: Store, embedder: Embedder, index: BM25Index, llm: LLM | None,
-          options: BriefOptions = BriefOptions(), on_progress: CallProgress | None = None) -> Briefing:
+def brief(
+    topic: str,
+    *,
+    store: Store,
+    embedder: Embedder,
+    index: BM25Index,
+    llm: LLM | None,
+    options: BriefOptions = BriefOptions(),
+    on_progress: CallProgress | None = None,
+) -> Briefing:
     """Find the articles on a topic, take notes on each (map), merge them into a briefing (reduce)."""
     t0 = time.perf_counter()
     timings = Timings()
@@ -270,8 +268,9 @@ def brief(topic: str, *, store: Store, embedder: Embedder, index: BM25Index, llm
         if llm is not None:
             progress(calls, planned, f"article {calls + 1} of {len(articles)}: {art.source or art.title[:30]}")
             local, mapping = renumbered(own)
-            raw = generate(llm, map_messages(topic, local, options.notes), options.notes * 45 + 20,
-                           options.temperature, timings)
+            raw = generate(
+                llm, map_messages(topic, local, options.notes), options.notes * 45 + 20, options.temperature, timings
+            )
             calls += 1
             found = to_global(verify_items(note_lines(raw), local, embedder), mapping)
             kept = [[s for s in item if s.supported] for item in found if any(s.supported for s in item)]
@@ -280,48 +279,76 @@ def brief(topic: str, *, store: Store, embedder: Embedder, index: BM25Index, llm
             notes[art.id] = kept or extract_notes(own, embedder, qvec, 2)
         else:
             notes[art.id] = extract_notes(own, embedder, qvec, 2)
+
     def on_topic(item: Item) -> float:
         return float(embedder.embed([" ".join(s.text for s in item)])[0] @ qvec)
 
     # each article's entry is its note closest to the topic (a year-in-review's first note may be about anything)
-    timeline = [TimelineEntry(a.date, a.source, a.title, a.id, max(notes[a.id], key=on_topic))
-                for a in articles if notes[a.id]]
+    timeline = [
+        TimelineEntry(a.date, a.source, a.title, a.id, max(notes[a.id], key=on_topic)) for a in articles if notes[a.id]
+    ]
     found_disagreements = disagreements(passages, embedder, qvec)
     found_questions = open_questions(passages, embedder, qvec)
 
-    def finish(overview: Item, points: list[Item], disputes: list[Item], questions: list[Item],
-               fallback: str = "", set_aside: int = 0) -> Briefing:
+    def finish(
+        overview: Item,
+        points: list[Item],
+        disputes: list[Item],
+        questions: list[Item],
+        fallback: str = "",
+        set_aside: int = 0,
+    ) -> Briefing:
         timings.total_ms = (time.perf_counter() - t0) * 1000
-        return Briefing(topic, overview, points, timeline, disputes, questions, passages, articles, model_name(llm),
-                        fallback=fallback, calls=calls, dropped=dropped, set_aside=set_aside, timings=timings)
+        return Briefing(
+            topic,
+            overview,
+            points,
+            timeline,
+            disputes,
+            questions,
+            passages,
+            articles,
+            model_name(llm),
+            fallback=fallback,
+            calls=calls,
+            dropped=dropped,
+            set_aside=set_aside,
+            timings=timings,
+        )
 
     ranked = sorted((item for items in notes.values() for item in items), key=on_topic, reverse=True)
-    extractive = (ranked[0] if ranked else [], ranked[1:options.points + 1], found_disagreements, found_questions)
+    extractive = (ranked[0] if ranked else [], ranked[1 : options.points + 1], found_disagreements, found_questions)
     if llm is None or not articles:
         return finish(*extractive)
     progress(calls, planned, "merging")
-    raw = generate(llm, reduce_messages(topic, notes, articles, options.points), 150 + options.points * 50,
-                   options.temperature, timings)
+    raw = generate(
+        llm,
+        reduce_messages(topic, notes, articles, options.points),
+        150 + options.points * 50,
+        options.temperature,
+        timings,
+    )
     calls += 1
     progress(calls, calls, "verifying")
     sections = parse_sections(raw)
     overview = verify_items(sections["overview"], passages, embedder)
-    points = verify_items(sections["key_points"], passages, embedder)[:options.points]
+    points = verify_items(sections["key_points"], passages, embedder)[: options.points]
     proposed = verify_items(sections["disagreements"], passages, embedder)
     # what the model calls a disagreement but is one article's account is left out, and counted
     disputes = _merge([item for item in proposed if two_sided(item, passages)], found_disagreements, 3)
     set_aside = sum(not two_sided(item, passages) for item in proposed)
     questions = verify_items(sections["open_questions"], passages, embedder)[:2]
     if not any(s.supported for item in overview + points for s in item):
-        return finish(*extractive, fallback="the model's briefing was not supported by the articles; "
-                                            "showing their key sentences instead")
+        return finish(
+            *extractive,
+            fallback="the model's briefing was not supported by the articles; showing their key sentences instead",
+        )
     if not any(s.supported for item in questions for s in item):
         questions = questions + found_questions
     note = ""
     if not any(s.supported for item in points for s in item):
         # no key point of the model's holds: the articles' own verified notes stand in, and it is said
         taken = {s.text for item in overview[:1] for s in item}
-        points += [item for item in ranked if not taken & {s.text for s in item}][:options.points]
+        points += [item for item in ranked if not taken & {s.text for s in item}][: options.points]
         note = "the model gave no supported key points; they are the articles' own notes"
-    return finish(overview[0] if overview else [], points, disputes, questions[:3], fallback=note,
-                  set_aside=set_aside)
+    return finish(overview[0] if overview else [], points, disputes, questions[:3], fallback=note, set_aside=set_aside)

@@ -16,16 +16,19 @@ _SENTENCE_END = re.compile(r"(?<=[.!?][\"'”’)\]])[ \t]+|(?<=[.!?])[ \t]+|\s*
 _WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)\.$")
 _DOTTED = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]$")  # "U.S", "D.C", "a.m" (the last dot is cut off)
 # Titles before a name: never the end of a sentence.
-_TITLES = frozenset("mr mrs ms dr prof sen rep gov gen lt col sgt capt cmdr adm st rev hon mt ft pres "
-                    "supt insp det vs".split())
+_TITLES = frozenset(
+    "mr mrs ms dr prof sen rep gov gen lt col sgt capt cmdr adm st rev hon mt ft pres supt insp det vs".split()
+)
 # Words abbreviated before a number ("Jan. 6", "No. 1"): not the end when a digit follows.
 _BEFORE_NUMBER = frozenset("no nos vol fig art ch jan feb mar apr jun jul aug sep sept oct nov dec".split())
 # After "U.S." a capitalised word usually goes on ("U.S. Open", "U.S. President") unless it
 # is one that opens sentences.
-_OPENERS = frozenset("the a an it he she they we i you this that these those there here but and or so "
-                     "yet in on at for as if when while after before since his her its their our my "
-                     "some many most more no not now then still also however meanwhile one two what "
-                     "who why how".split())
+_OPENERS = frozenset(
+    "the a an it he she they we i you this that these those there here but and or so "
+    "yet in on at for as if when while after before since his her its their our my "
+    "some many most more no not now then still also however meanwhile one two what "
+    "who why how".split()
+)
 
 
 def _abbreviation(text: str, stop: int, resume: int) -> bool:
@@ -46,7 +49,7 @@ def _abbreviation(text: str, stop: int, resume: int) -> bool:
     if (low in _TITLES and (before[0].isupper() or low == "vs")) or (low in _BEFORE_NUMBER and following.isdigit()):
         return True
     if _DOTTED.fullmatch(before):
-        next_word = re.match(r"[A-Za-z]+", text[resume:resume + 20])
+        next_word = re.match(r"[A-Za-z]+", text[resume : resume + 20])
         return not next_word or next_word.group(0).lower() not in _OPENERS
     return False
 
@@ -118,8 +121,10 @@ def sentence_units(text: str, max_tokens: int = SENTENCE_TOKENS) -> list[tuple[i
         if n <= max_tokens:
             units.append((a, b, n))
         else:
-            units.extend((x, y, len(enc.encode(text[x:y], disallowed_special=())))
-                         for x, y in _split_long(text, (a, b), max_tokens))
+            units.extend(
+                (x, y, len(enc.encode(text[x:y], disallowed_special=())))
+                for x, y in _split_long(text, (a, b), max_tokens)
+            )
     return units
 
 
@@ -141,8 +146,9 @@ def chunk_vectors(chunks: list[Chunk], sentences: list[tuple[int, int]], vectors
     return out
 
 
-def chunk_article(article: Article, max_tokens: int = 300, overlap: int = 45,
-                  units: list[tuple[int, int, int]] | None = None) -> list[Chunk]:
+def chunk_article(
+    article: Article, max_tokens: int = 300, overlap: int = 45, units: list[tuple[int, int, int]] | None = None
+) -> list[Chunk]:
     """Greedy packing of whole sentences into chunks of at most `max_tokens` tokens.
 
     Each chunk after the first starts with the last sentences of the previous one, up to
@@ -170,15 +176,22 @@ def chunk_article(article: Article, max_tokens: int = 300, overlap: int = 45,
             j -= 1
         position = len(chunks)
         chunks.append(
-            Chunk(id=f"{article.id}-{position:04d}", article_id=article.id, position=position,
-                  text=text[start:end], start=start, end=end, tokens=total)
+            Chunk(
+                id=f"{article.id}-{position:04d}",
+                article_id=article.id,
+                position=position,
+                text=text[start:end],
+                start=start,
+                end=end,
+                tokens=total,
+            )
         )
         if j >= len(units):
             break
         # step back over whole sentences for the overlap, but always move forward, and leave
         # room for the next sentence so the next chunk never repeats only what this one held
         k, room = j, min(overlap, max_tokens - units[j][2])
-        while k - 1 > i and len(enc.encode(text[units[k - 1][0]:end], disallowed_special=())) <= room:
+        while k - 1 > i and len(enc.encode(text[units[k - 1][0] : end], disallowed_special=())) <= room:
             k -= 1
         i = k
     return chunks

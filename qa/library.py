@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from .answer import AskOptions
 from .embeddings import MINILM, Embedder
 from .errors import QAError, UsageError
-from .ingest.loaders import normalise_date
+from .ingest.articles import normalise_date
 from .llm import EXTRACTIVE, LLM
 from .search.bm25 import BM25Index, open_index
 from .search.retrieval import Filters, RetrievalOptions
@@ -82,9 +82,14 @@ def make_embedder(settings: Settings) -> Embedder:
 
 def open_store(settings: Settings, embedder: Embedder | None = None) -> Store:
     """The collection's store; without an embedder, for catalogue work only (list, remove, check)."""
-    return Store(settings.home, settings.collection, embedder.name if embedder else None,
-                 embedder.dimension if embedder else 0, chroma_url=settings.chroma_url,
-                 chroma_token=settings.chroma_token)
+    return Store(
+        settings.home,
+        settings.collection,
+        embedder.name if embedder else None,
+        embedder.dimension if embedder else 0,
+        chroma_url=settings.chroma_url,
+        chroma_token=settings.chroma_token,
+    )
 
 
 @dataclass
@@ -99,8 +104,9 @@ class Library:
         self.store.close()
 
 
-def open_library(settings: Settings, *, embedder: Embedder | None = None, ingesting: bool = False,
-                 empty: str = EMPTY) -> Library:
+def open_library(
+    settings: Settings, *, embedder: Embedder | None = None, ingesting: bool = False, empty: str = EMPTY
+) -> Library:
     """The store, embedder and BM25 index of the collection. For reading (the default) an empty
     store is an error with the message `empty`, and the index is brought up to date; for
     ingesting the index is taken as saved (ingest brings it up to date when it finishes)."""
@@ -128,8 +134,13 @@ def make_llm(settings: Settings, *, on_progress: Callable[[int, int], None] | No
     if spec == "local" or spec.startswith("local:"):
         from .llm.local import local_llm
 
-        return local_llm(spec.partition(":")[2] or "qwen", settings.models_dir, settings.threads,
-                         max(settings.timeout, 300.0), on_progress)
+        return local_llm(
+            spec.partition(":")[2] or "qwen",
+            settings.models_dir,
+            settings.threads,
+            max(settings.timeout, 300.0),
+            on_progress,
+        )
     if spec.startswith("openai:") and spec[7:]:
         from .llm.openai_chat import OpenAIChat
 
@@ -158,7 +169,12 @@ def ask_options(settings: Settings, *, filters: Filters = Filters(), mode: str =
     """The options of an answer from settings: retrieval knobs, answer length, temperature, and the
     date questions are asked on (`as_of`; unset, the model is told no date: telling it today's date
     by default was measured on RealTimeQA and gained nothing, eval/RESULTS.md)."""
-    retrieval = RetrievalOptions(budget=settings.budget, k=settings.k, per_article=settings.per_article,
-                                 filters=filters, mode=mode)
-    return AskOptions(retrieval=retrieval, max_tokens=settings.max_answer_tokens, temperature=settings.temperature,
-                      today=checked_date("--as-of (QA_AS_OF)", settings.as_of))
+    retrieval = RetrievalOptions(
+        budget=settings.budget, k=settings.k, per_article=settings.per_article, filters=filters, mode=mode
+    )
+    return AskOptions(
+        retrieval=retrieval,
+        max_tokens=settings.max_answer_tokens,
+        temperature=settings.temperature,
+        today=checked_date("--as-of (QA_AS_OF)", settings.as_of),
+    )

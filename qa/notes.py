@@ -35,7 +35,6 @@ def to_global(items: Sequence[Item], mapping: dict[int, int]) -> list[Item]:
     return [[replace(s, citations=tuple(mapping[n] for n in s.citations)) for s in item] for item in items]
 
 
-
 class CachedEmbedder:
     """The embedder with a memory, so verifying many small texts against the same passages
     embeds each passage sentence once."""
@@ -49,7 +48,7 @@ class CachedEmbedder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         missing = list(dict.fromkeys(t for t in texts if t not in self.memo))
         if missing:
-            for t, v in zip(missing, self.inner.embed(missing)):
+            for t, v in zip(missing, self.inner.embed(missing), strict=True):
                 self.memo[t] = v
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
@@ -65,11 +64,13 @@ def verify_items(texts: Sequence[str], passages: Sequence[Passage], embedder: Em
     return [item for item in (verify(t, passages, embedder) for t in texts) if item]
 
 
-
 BULLET = re.compile(r"^(?:[-*•·]|\d{1,2}[.)])\s+")
 _LABEL = re.compile(r"^[A-Za-z][\w ']{0,40}:$")  # "Summary:", "Key points:" on a line of their own
-_NOTHING = re.compile(r"^(?:none|nothing|n/?a|no (?:disagreements?|open questions?|questions?|notes?|information))"
-                      r"\W*$", re.I)
+_NOTHING = re.compile(
+    r"^(?:none|nothing|n/?a|no (?:disagreements?|open questions?|questions?|notes?|information))"
+    r"\W*$",
+    re.I,
+)
 _PREFIX = re.compile(r"^(?:summary|paragraph|notes?)\s*:\s*(?=\S)", re.I)  # "Summary: The ..." on one line
 
 
@@ -92,7 +93,6 @@ def note_lines(raw: str) -> list[str]:
     return [t for t in map(bullet_text, raw.splitlines()) if t]
 
 
-
 def units(passages: Sequence[Passage], min_words: int = 5) -> list[tuple[int, str]]:
     found = [(p.number, p.text[a:b]) for p in passages for a, b in sentence_spans(p.text)]
     return [(n, s) for n, s in found if len(s.split()) >= min_words]
@@ -103,8 +103,9 @@ def is_statement(sentence: str, words: int = 8) -> bool:
     return len(sentence.split()) >= words and sentence.rstrip("\"'”’)").endswith((".", "!"))
 
 
-def ranked_sentences(passages: Sequence[Passage], embedder: Embedder, topic: np.ndarray | None = None,
-                     redundancy: float = 0.85) -> list[tuple[float, int, int, str]]:
+def ranked_sentences(
+    passages: Sequence[Passage], embedder: Embedder, topic: np.ndarray | None = None, redundancy: float = 0.85
+) -> list[tuple[float, int, int, str]]:
     """(score, order, passage number, sentence), best first: centrality in the article (similarity
     to the mean of all its sentences), plus relevance to `topic` when given; near-repeats dropped."""
     found = units(passages)
@@ -125,7 +126,6 @@ def ranked_sentences(passages: Sequence[Passage], embedder: Embedder, topic: np.
     return [(float(score[j]), j, found[j][0], found[j][1]) for j in picked]
 
 
-
 def generate(llm: LLM, messages: Messages, max_tokens: int, temperature: float, timings: Timings) -> str:
     """One model call, its tokens and time added to `timings`."""
     t0 = time.perf_counter()
@@ -134,4 +134,3 @@ def generate(llm: LLM, messages: Messages, max_tokens: int, temperature: float, 
     timings.prompt_tokens += llm.usage.prompt_tokens
     timings.completion_tokens += llm.usage.completion_tokens
     return raw
-

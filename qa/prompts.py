@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from string import Template
 
@@ -21,7 +21,7 @@ REFUSAL = "I don't know: the articles do not say."
 CITATION = re.compile(r"\[(\s*\d+\s*(?:[,;]\s*\d+\s*)*)\]")
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(name: str) -> Template:
     path = PROMPTS_DIR / f"{name}.md"
     try:
@@ -32,8 +32,11 @@ def load(name: str) -> Template:
 
 def variables(name: str) -> set[str]:
     template = load(name)
-    return {m.group("named") or m.group("braced") for m in template.pattern.finditer(template.template)
-            if m.group("named") or m.group("braced")}
+    return {
+        m.group("named") or m.group("braced")
+        for m in template.pattern.finditer(template.template)
+        if m.group("named") or m.group("braced")
+    }
 
 
 def fill(name: str, **values: object) -> str:
@@ -63,7 +66,16 @@ def format_passages(passages: Sequence[Passage], salt: str = "") -> tuple[str, s
     tag made from `salt` and the passage texts), article text neutralised."""
     digest = hashlib.sha1((salt + "".join(p.text for p in passages)).encode()).hexdigest()[:6]
     tag = f"passage-{digest}"
-    blocks = [fill("passage", tag=tag, number=p.number, title=neutralise(p.title, tag),
-                   source=neutralise(p.source, tag), date=p.date or "undated", text=neutralise(p.text, tag))
-              for p in passages]
+    blocks = [
+        fill(
+            "passage",
+            tag=tag,
+            number=p.number,
+            title=neutralise(p.title, tag),
+            source=neutralise(p.source, tag),
+            date=p.date or "undated",
+            text=neutralise(p.text, tag),
+        )
+        for p in passages
+    ]
     return tag, "\n\n".join(blocks)

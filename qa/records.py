@@ -130,5 +130,14 @@ def sentence_json(s: Sentence, *, scores: bool = True) -> dict:
 
 def passage_json(p: Passage) -> dict:
     """A cited passage as JSON: where it comes from and its offsets in its article's text."""
-    return {"number": p.number, "article_id": p.article_id, "title": p.title, "source": p.source, "date": p.date,
-            "url": p.url, "start": p.start, "end": p.end, "text": p.text}
+    return {
+        "number": p.number,
+        "article_id": p.article_id,
+        "title": p.title,
+        "source": p.source,
+        "date": p.date,
+        "url": p.url,
+        "start": p.start,
+        "end": p.end,
+        "text": p.text,
+    }

@@ -13,20 +13,31 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from .chunking import sentence_spans
 from .embeddings import Embedder
 from .errors import UsageError
 from .llm import LLM, Messages, model_name
-from .notes import (BULLET, CallProgress, Item, bullet_text, cached, clean_line, generate, is_statement, note_lines,
-                    ranked_sentences, renumbered, to_global, verify_items)
+from .notes import (
+    BULLET,
+    CallProgress,
+    Item,
+    bullet_text,
+    cached,
+    clean_line,
+    generate,
+    is_statement,
+    note_lines,
+    ranked_sentences,
+    renumbered,
+    to_global,
+    verify_items,
+)
 from .prompts import fill, format_passages
 from .records import Article, Cites, Passage, Sentence, Timings
-from .store import Store, StoredArticle
 from .tokens import count_tokens
 from .verify import cited_text, verify
 
@@ -78,38 +89,6 @@ class Summary(Cites):
         return sum(s.supported for s in self.sentences) / len(self.sentences) if self.sentences else 0.0
 
 
-# ---- finding the article ------------------------------------------------------------------
-
-
-def find_article(ref: str, store: Store) -> StoredArticle:
-    """An article by id (or unique prefix), ingested path or URL, or title (exact, contained, or
-    containing every word given)."""
-    ref = ref.strip()
-    if not ref:
-        raise UsageError("Name the article: an id from `qa sources`, the path or URL it was ingested from, or its title.")
-    everything = store.articles()
-    resolved = str(Path(ref).expanduser().resolve()) if "://" not in ref else ref
-    tests: list[Callable[[StoredArticle], bool]] = [
-        lambda a: a.article.id == ref,
-        lambda a: ref in (a.article.url, a.article.origin, a.key) or a.key == resolved,
-        lambda a: len(ref) >= 4 and a.article.id.startswith(ref),
-        lambda a: a.key.startswith(resolved + ":") or a.article.origin.startswith(ref + ":")
-        or a.article.origin.startswith(ref + "#"),  # one record of a JSON file
-        lambda a: a.article.title.casefold() == ref.casefold(),
-        lambda a: ref.casefold() in a.article.title.casefold(),
-        lambda a: set(ref.casefold().split()) <= set(re.findall(r"\w+", a.article.title.casefold())),
-    ]
-    for test in tests:
-        found = [a for a in everything if test(a)]
-        if len(found) == 1:
-            return found[0]
-        if len(found) > 1:
-            listed = "; ".join(f"{a.article.id[:10]} {a.article.title[:60]!r}" for a in found[:5])
-            raise UsageError(f"{ref!r} matches {len(found)} articles ({listed}{' …' if len(found) > 5 else ''}); "
-                             "give the id instead (see `qa sources`).")
-    raise UsageError(f"No article matches {ref!r}; see `qa sources` for ids and titles, or `qa ingest` it first.")
-
-
 # ---- passages ------------------------------------------------------------------------------
 
 
@@ -123,17 +102,27 @@ def article_passages(article: Article, max_tokens: int = 120, first: int = 1) ->
     for a, b in spans:
         tokens = count_tokens(text[a:b])
         current = groups[-1] if groups else None
-        paragraph_end = current is not None and "\n" in text[current[-1][1]:a]
+        paragraph_end = current is not None and "\n" in text[current[-1][1] : a]
         if current is None or size + tokens > max_tokens or (paragraph_end and size >= max_tokens // 2):
             groups.append([(a, b, tokens)])
             size = tokens
         else:
             current.append((a, b, tokens))
             size += tokens
-    return [Passage(number=first + i, article_id=article.id, text=text[g[0][0]:g[-1][1]],
-                    start=g[0][0], end=g[-1][1], title=article.title, source=article.source, date=article.date,
-                    url=article.url)
-            for i, g in enumerate(groups)]
+    return [
+        Passage(
+            number=first + i,
+            article_id=article.id,
+            text=text[g[0][0] : g[-1][1]],
+            start=g[0][0],
+            end=g[-1][1],
+            title=article.title,
+            source=article.source,
+            date=article.date,
+            url=article.url,
+        )
+        for i, g in enumerate(groups)
+    ]
 
 
 def passage_cost(p: Passage) -> int:
@@ -155,10 +144,7 @@ def split_parts(passages: Sequence[Passage], budget: int) -> list[list[Passage]]
     return parts
 
 
-
-
 _HEADLINE = re.compile(r"^(?:headline|title)\s*[:\-–]\s*", re.I)
-
 
 
 def parse_lines(raw: str) -> tuple[str, list[str]]:
@@ -201,8 +187,9 @@ def trim(items: list[Item], words: int) -> list[Item]:
 # ---- extractive ----------------------------------------------------------------------------
 
 
-
-def extract_summary(passages: Sequence[Passage], embedder: Embedder, options: SummaryOptions) -> tuple[Item, list[Item]]:
+def extract_summary(
+    passages: Sequence[Passage], embedder: Embedder, options: SummaryOptions
+) -> tuple[Item, list[Item]]:
     """(headline, points) with no model: the lead sentence, then the most central sentences, cited."""
     ranked = ranked_sentences(passages, embedder)
     if not ranked:
@@ -210,9 +197,9 @@ def extract_summary(passages: Sequence[Passage], embedder: Embedder, options: Su
     order = sorted(ranked, key=lambda r: r[1])
     lead = next((r for r in order if is_statement(r[3])), order[0])
     rest = [r for r in ranked if r is not lead]
-    quote = lambda r: Sentence(r[3], (r[2],), True, 1.0)  # noqa: E731  (a verbatim quote supports itself)
+    quote = lambda r: Sentence(r[3], (r[2],), True, 1.0)
     if options.style == "bullets":
-        return [quote(lead)], [[quote(r)] for r in sorted(rest[:options.bullets], key=lambda r: r[1])]
+        return [quote(lead)], [[quote(r)] for r in sorted(rest[: options.bullets], key=lambda r: r[1])]
     chosen, words = [lead], len(lead[3].split())
     for r in rest:
         n = len(r[3].split())
@@ -221,7 +208,6 @@ def extract_summary(passages: Sequence[Passage], embedder: Embedder, options: Su
         chosen.append(r)
         words += n
     return [], [[quote(r) for r in sorted(chosen, key=lambda r: r[1])]]
-
 
 
 def _shape(options: SummaryOptions) -> str:
@@ -236,27 +222,44 @@ def _max_tokens(options: SummaryOptions) -> int:
 
 def summary_messages(passages: Sequence[Passage], options: SummaryOptions) -> Messages:
     tag, blocks = format_passages(passages, salt="summarise")
-    return [{"role": "system", "content": fill("summarise_system", shape=_shape(options))},
-            {"role": "user", "content": fill("summarise_user", tag=tag, passages=blocks)}]
+    return [
+        {"role": "system", "content": fill("summarise_system", shape=_shape(options))},
+        {"role": "user", "content": fill("summarise_user", tag=tag, passages=blocks)},
+    ]
 
 
 def map_messages(passages: Sequence[Passage], part: int, parts: int, title: str, notes: int) -> Messages:
     tag, blocks = format_passages(passages, salt=f"map{part}")
-    return [{"role": "system", "content": fill("summarise_map", notes=notes)},
-            {"role": "user", "content": fill("summarise_map_user", part=part, parts=parts,
-                                                      title=" ".join(title.split()) or "untitled", tag=tag,
-                                                      passages=blocks)}]
+    return [
+        {"role": "system", "content": fill("summarise_map", notes=notes)},
+        {
+            "role": "user",
+            "content": fill(
+                "summarise_map_user",
+                part=part,
+                parts=parts,
+                title=" ".join(title.split()) or "untitled",
+                tag=tag,
+                passages=blocks,
+            ),
+        },
+    ]
 
 
 def reduce_messages(notes: Sequence[Item], title: str, options: SummaryOptions) -> Messages:
     lines = "\n".join(f"- {cited_text(item)}" for item in notes)
-    return [{"role": "system", "content": fill("summarise_reduce", shape=_shape(options))},
-            {"role": "user", "content": fill("summarise_reduce_user", title=" ".join(title.split())
-                                                      or "untitled", notes=lines)}]
+    return [
+        {"role": "system", "content": fill("summarise_reduce", shape=_shape(options))},
+        {
+            "role": "user",
+            "content": fill("summarise_reduce_user", title=" ".join(title.split()) or "untitled", notes=lines),
+        },
+    ]
 
 
-def shape_items(raw: str, passages: Sequence[Passage], embedder: Embedder,
-                options: SummaryOptions) -> tuple[Item, list[Item]]:
+def shape_items(
+    raw: str, passages: Sequence[Passage], embedder: Embedder, options: SummaryOptions
+) -> tuple[Item, list[Item]]:
     """The model's text as a verified (headline, points), cut to the asked length."""
     headline_text, lines = parse_lines(raw)
     if options.style == "paragraph":
@@ -264,12 +267,18 @@ def shape_items(raw: str, passages: Sequence[Passage], embedder: Embedder,
         items = verify_items([body], passages, embedder)
         return [], trim(items, options.word_limit)
     headline = verify(headline_text, passages, embedder) if headline_text else []
-    points = verify_items(lines, passages, embedder)[:options.bullets]
+    points = verify_items(lines, passages, embedder)[: options.bullets]
     return headline, trim(points, max(options.word_limit - word_count(headline), 10))
 
 
-def summarise(article: Article, *, llm: LLM | None, embedder: Embedder, options: SummaryOptions = SummaryOptions(),
-              on_progress: CallProgress | None = None) -> Summary:
+def summarise(
+    article: Article,
+    *,
+    llm: LLM | None,
+    embedder: Embedder,
+    options: SummaryOptions = SummaryOptions(),
+    on_progress: CallProgress | None = None,
+) -> Summary:
     """Summarise one article: extractive, one call, or map-reduce when it exceeds the budget."""
     if options.style not in STYLES:
         raise UsageError(f"--style must be bullets or paragraph, not {options.style!r}.")
@@ -281,8 +290,7 @@ def summarise(article: Article, *, llm: LLM | None, embedder: Embedder, options:
 
     def finish(headline: Item, points: list[Item], **extra: Any) -> Summary:
         timings.total_ms = (time.perf_counter() - t0) * 1000
-        return Summary(article, headline, points, passages, options.style, model_name(llm), timings=timings,
-                       **extra)
+        return Summary(article, headline, points, passages, options.style, model_name(llm), timings=timings, **extra)
 
     if llm is None or not passages:
         return finish(*extract_summary(passages, embedder, options))
@@ -303,26 +311,53 @@ def summarise(article: Article, *, llm: LLM | None, embedder: Embedder, options:
         for i, part in enumerate(parts, 1):
             progress(calls, planned, f"part {i} of {len(parts)}")
             local, mapping = renumbered(part)
-            raw = generate(llm, map_messages(local, i, len(parts), article.title, per_part), per_part * 45 + 20,
-                           options.temperature, timings)
+            raw = generate(
+                llm,
+                map_messages(local, i, len(parts), article.title, per_part),
+                per_part * 45 + 20,
+                options.temperature,
+                timings,
+            )
             calls += 1
             found = to_global(verify_items(note_lines(raw), local, embedder), mapping)
             # only what the passages support goes on to the merge (the count of the rest is reported)
             notes += [[s for s in item if s.supported] for item in found if any(s.supported for s in item)]
             dropped += sum(not s.supported for item in found for s in item)
-        headline, points, used = _reduce(notes, article.title, passages, llm, embedder, options, timings,
-                                         lambda done, total, what: progress(calls + done, calls + total, what))
+        headline, points, used = _reduce(
+            notes,
+            article.title,
+            passages,
+            llm,
+            embedder,
+            options,
+            timings,
+            lambda done, total, what: progress(calls + done, calls + total, what),
+        )
         calls += used
         progress(calls, calls, "done")
     if not any(s.supported for s in headline + [s for item in points for s in item]):
         headline, points = extract_summary(passages, embedder, options)
-        return finish(headline, points, parts=len(parts), calls=calls, dropped=dropped,
-                      fallback="the model's summary was not supported by the article; showing its key sentences instead")
+        return finish(
+            headline,
+            points,
+            parts=len(parts),
+            calls=calls,
+            dropped=dropped,
+            fallback="the model's summary was not supported by the article; showing its key sentences instead",
+        )
     return finish(headline, points, parts=len(parts), calls=calls, dropped=dropped)
 
 
-def _reduce(notes: list[Item], title: str, passages: Sequence[Passage], llm: LLM, embedder: Embedder,
-            options: SummaryOptions, timings: Timings, progress: CallProgress) -> tuple[Item, list[Item], int]:
+def _reduce(
+    notes: list[Item],
+    title: str,
+    passages: Sequence[Passage],
+    llm: LLM,
+    embedder: Embedder,
+    options: SummaryOptions,
+    timings: Timings,
+    progress: CallProgress,
+) -> tuple[Item, list[Item], int]:
     """Merge notes into the summary; notes over the budget are merged in groups first, round by round."""
     calls = 0
     note_options = replace(options, style="bullets", bullets=6, words=150)
@@ -341,8 +376,13 @@ def _reduce(notes: list[Item], title: str, passages: Sequence[Passage], llm: LLM
         merged: list[Item] = []
         for group in groups:
             progress(calls, calls + len(groups) + 1, "merging notes")
-            raw = generate(llm, reduce_messages(group, title, note_options), _max_tokens(note_options),
-                           options.temperature, timings)
+            raw = generate(
+                llm,
+                reduce_messages(group, title, note_options),
+                _max_tokens(note_options),
+                options.temperature,
+                timings,
+            )
             calls += 1
             head, points = shape_items(raw, passages, embedder, note_options)
             merged += [[s for s in item if s.supported] for item in [head, *points] if any(s.supported for s in item)]

@@ -22,8 +22,15 @@ from .search.bm25 import STOPWORDS, terms
 
 SUPPORT_THRESHOLD = 0.55
 _TRAILING = re.compile(r"([.!?])((?:\s*\[\s*\d+\s*(?:[,;]\s*\d+\s*)*\])+)")
-_REFUSAL_HINTS = ("i don't know", "i do not know", "do not say", "don't say", "not mentioned in the passages",
-                  "passages do not", "no information")
+_REFUSAL_HINTS = (
+    "i don't know",
+    "i do not know",
+    "do not say",
+    "don't say",
+    "not mentioned in the passages",
+    "passages do not",
+    "no information",
+)
 
 
 def split_answer(text: str) -> list[tuple[str, tuple[int, ...]]]:
@@ -128,8 +135,9 @@ class SupportScorer:
         return sims
 
 
-def verify(text: str, passages: Sequence[Passage], embedder: Embedder | None,
-           threshold: float = SUPPORT_THRESHOLD) -> list[Sentence]:
+def verify(
+    text: str, passages: Sequence[Passage], embedder: Embedder | None, threshold: float = SUPPORT_THRESHOLD
+) -> list[Sentence]:
     """Check every sentence of a model answer against the passages it was given."""
     given = {p.number for p in passages}
     scorer = SupportScorer(passages, embedder)

@@ -75,7 +75,7 @@ def fake_llm_from_environment() -> FakeLLM:
     return fake
 
 
-def register(backends) -> None:  # noqa: ANN001  (qa.library.Backends; typed loosely to keep this module light)
+def register(backends) -> None:
     """The plugin hook qa/library.py calls: backends named `fake`."""
     backends.embedders["fake"] = lambda settings: FakeEmbedder()
     backends.llms["fake"] = lambda settings: fake_llm_from_environment()

@@ -37,7 +37,7 @@ class Site:
         site = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 path = self.path
                 site.hits[path] += 1
                 site.user_agents.append(self.headers.get("User-Agent", ""))
@@ -115,19 +115,31 @@ def closed_port_url() -> str:
 
 # ---- pages ---------------------------------------------------------------------------------------
 
-STORY = ("The harbour authority approved a plan on Tuesday to rebuild the northern breakwater after winter "
-         "storms cracked it in three places. Engineers said the work would cost 42 million euros and take two "
-         "years. Fishing crews will keep access to the inner basin during construction, the authority said. "
-         "Local councillors welcomed the decision but asked for a public report on the delays. The breakwater "
-         "protects about four hundred homes on the waterfront from flooding, according to the city survey. "
-         "Repairs to the lighthouse at its end are part of the same contract, which goes to tender in March.")
+STORY = (
+    "The harbour authority approved a plan on Tuesday to rebuild the northern breakwater after winter "
+    "storms cracked it in three places. Engineers said the work would cost 42 million euros and take two "
+    "years. Fishing crews will keep access to the inner basin during construction, the authority said. "
+    "Local councillors welcomed the decision but asked for a public report on the delays. The breakwater "
+    "protects about four hundred homes on the waterfront from flooding, according to the city survey. "
+    "Repairs to the lighthouse at its end are part of the same contract, which goes to tender in March."
+)
 
 
-def article_html(title: str = "Harbour breakwater to be rebuilt", body: str = STORY, *, canonical: str = "",
-                 og_url: str = "", published: str = "2026-01-12T09:30:00+01:00", site_name: str = "Coast Courier",
-                 author: str = "Ana Ruiz") -> str:
-    head = [f"<title>{title} | {site_name}</title>", f'<meta property="og:site_name" content="{site_name}">',
-            f'<meta name="author" content="{author}">']
+def article_html(
+    title: str = "Harbour breakwater to be rebuilt",
+    body: str = STORY,
+    *,
+    canonical: str = "",
+    og_url: str = "",
+    published: str = "2026-01-12T09:30:00+01:00",
+    site_name: str = "Coast Courier",
+    author: str = "Ana Ruiz",
+) -> str:
+    head = [
+        f"<title>{title} | {site_name}</title>",
+        f'<meta property="og:site_name" content="{site_name}">',
+        f'<meta name="author" content="{author}">',
+    ]
     if canonical:
         head.append(f'<link rel="canonical" href="{canonical}">')
     if og_url:
@@ -135,18 +147,23 @@ def article_html(title: str = "Harbour breakwater to be rebuilt", body: str = ST
     if published:
         head.append(f'<meta property="article:published_time" content="{published}">')
     paragraphs = "".join(f"<p>{s.strip()}.</p>" for s in body.split(". ") if s.strip())
-    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>{''.join(head)}</head><body>"
-            f"<nav><a href='/'>Home</a> <a href='/sport'>Sport</a></nav><article><h1>{title}</h1>{paragraphs}"
-            f"</article><footer>© 2019 {site_name}. All rights reserved.</footer></body></html>")
+    return (
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>{''.join(head)}</head><body>"
+        f"<nav><a href='/'>Home</a> <a href='/sport'>Sport</a></nav><article><h1>{title}</h1>{paragraphs}"
+        f"</article><footer>© 2019 {site_name}. All rights reserved.</footer></body></html>"
+    )
 
 
 def make_pdf(lines: list[str], *, title: str = "", author: str = "", created: str = "") -> bytes:
     """A one-page PDF with Helvetica text lines and an Info dictionary; offsets computed for the xref."""
+
     def esc(text: str) -> str:
         return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
     content = "BT /F1 11 Tf 14 TL 50 780 Td " + " ".join(f"({esc(line)}) Tj T*" for line in lines) + " ET"
-    info = " ".join(f"/{k} ({esc(v)})" for k, v in (("Title", title), ("Author", author), ("CreationDate", created)) if v)
+    info = " ".join(
+        f"/{k} ({esc(v)})" for k, v in (("Title", title), ("Author", author), ("CreationDate", created)) if v
+    )
     objects = [
         "<< /Type /Catalog /Pages 2 0 R >>",
         "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",

@@ -28,7 +28,7 @@ def test_retrieval_finds_the_answer_within_budget(library, embedder):
 
     assert sum(count_tokens(p.text) for p in found.passages) <= 400
     for p in found.passages:  # offsets point into the stored article
-        assert store.find_by_id(p.article_id).article.text[p.start:p.end] == p.text
+        assert store.find_by_id(p.article_id).article.text[p.start : p.end] == p.text
 
 
 class CountingEmbedder:
@@ -65,12 +65,14 @@ def test_retrieval_embeds_only_the_question_when_sentence_vectors_are_stored(lib
     # time instead, and the context chosen is the same
     older = retrieve(STRIKE, store=WithoutSentenceVectors(store), embedder=counting, index=index, options=AT_400)
     assert counting.texts > 10
-    assert [(p.article_id, p.start, p.end) for p in older.passages] == \
-        [(p.article_id, p.start, p.end) for p in stored.passages]
+    assert [(p.article_id, p.start, p.end) for p in older.passages] == [
+        (p.article_id, p.start, p.end) for p in stored.passages
+    ]
 
 
-def test_stored_sentence_vectors_match_the_embedder_and_go_with_their_article(library, embedder, make_store,
-                                                                             index_for, sample_dir):
+def test_stored_sentence_vectors_match_the_embedder_and_go_with_their_article(
+    library, embedder, make_store, index_for, sample_dir
+):
     import numpy as np
 
     from qa.chunking import article_sentences
@@ -86,23 +88,39 @@ def test_stored_sentence_vectors_match_the_embedder_and_go_with_their_article(li
     assert store.sentence_vectors([article.id])
     store.remove([article.id])
     assert store.sentence_vectors([article.id]) == {}
-    assert store.catalogue.db.execute("SELECT COUNT(*) FROM sentence_vectors WHERE article_id=?", (article.id,)).fetchone()[0] == 0
+    assert (
+        store.catalogue.db.execute(
+            "SELECT COUNT(*) FROM sentence_vectors WHERE article_id=?", (article.id,)
+        ).fetchone()[0]
+        == 0
+    )
 
 
 def test_filters_restrict_sources_and_dates(library, embedder):
     store, index = library
-    only = retrieve(STRIKE, store=store, embedder=embedder, index=index,
-                    options=RetrievalOptions(filters=Filters(source="Capital Wire")))
+    only = retrieve(
+        STRIKE,
+        store=store,
+        embedder=embedder,
+        index=index,
+        options=RetrievalOptions(filters=Filters(source="Capital Wire")),
+    )
     assert only.passages and {p.source for p in only.passages} == {"Capital Wire"}
-    dated = retrieve("tram line", store=store, embedder=embedder, index=index,
-                     options=RetrievalOptions(filters=Filters(since="2026-01-01", until="2026-02-28")))
+    dated = retrieve(
+        "tram line",
+        store=store,
+        embedder=embedder,
+        index=index,
+        options=RetrievalOptions(filters=Filters(since="2026-01-01", until="2026-02-28")),
+    )
     assert dated.passages and all("2026-01-01" <= p.date <= "2026-02-28" for p in dated.passages)
 
 
 def test_cited_answer_from_the_model_is_verified(library, embedder):
     store, index = library
-    fake = FakeLLM(replies=["The workers accepted a 7 per cent pay rise spread over two years [1]. "
-                            "They also got a free car [5]."])
+    fake = FakeLLM(
+        replies=["The workers accepted a 7 per cent pay rise spread over two years [1]. They also got a free car [5]."]
+    )
     result = ask(STRIKE, store=store, embedder=embedder, index=index, llm=fake)
     prompt = fake.calls[0][1]["content"]
     assert STRIKE in prompt and "7 per cent" in prompt
@@ -116,15 +134,25 @@ def test_cited_answer_from_the_model_is_verified(library, embedder):
 
 def test_model_refusal_is_reported_plainly(library, embedder):
     store, index = library
-    result = ask("What was Korvane's revenue in 2019?", store=store, embedder=embedder, index=index,
-                 llm=FakeLLM(replies=[REFUSAL]))
+    result = ask(
+        "What was Korvane's revenue in 2019?",
+        store=store,
+        embedder=embedder,
+        index=index,
+        llm=FakeLLM(replies=[REFUSAL]),
+    )
     assert result.refused and result.text == REFUSAL and result.sentences == []
 
 
 def test_unsupported_answer_falls_back_to_extractive_evidence(library, embedder):
     store, index = library
-    result = ask(STRIKE, store=store, embedder=embedder, index=index,
-                 llm=FakeLLM(replies=["Bananas are a good source of potassium [1]."]))
+    result = ask(
+        STRIKE,
+        store=store,
+        embedder=embedder,
+        index=index,
+        llm=FakeLLM(replies=["Bananas are a good source of potassium [1]."]),
+    )
     assert result.fallback
     assert result.sentences and all(s.supported and s.citations for s in result.sentences)
 
@@ -135,8 +163,13 @@ def test_extractive_backend_cites_sentences_or_says_it_does_not_know(library, em
     assert not result.refused and result.sentences
     for s in result.sentences:
         assert s.text in result.passages[s.citations[0] - 1].text
-    unknown = ask("Who won the 1966 snooker world championship on the moon?", store=store, embedder=embedder,
-                  index=index, llm=None)
+    unknown = ask(
+        "Who won the 1966 snooker world championship on the moon?",
+        store=store,
+        embedder=embedder,
+        index=index,
+        llm=None,
+    )
     assert unknown.refused
 
 

@@ -108,8 +108,13 @@ def test_the_cycle_finder_finds_cycles():
 
 
 def test_only_the_command_line_imports_terminal_libraries():
-    offenders = [f"{name}:{line} imports {module}" for name, path in MODULES.items() if not name.startswith("qa.cli")
-                 for module, line in _imports(name, path) if module.split(".")[0] in TERMINAL]
+    offenders = [
+        f"{name}:{line} imports {module}"
+        for name, path in MODULES.items()
+        if not name.startswith("qa.cli")
+        for module, line in _imports(name, path)
+        if module.split(".")[0] in TERMINAL
+    ]
     assert offenders == []
 
 
@@ -117,17 +122,24 @@ def test_command_modules_import_only_the_shared_modules_and_the_library():
     """A command module never imports another command module, nor qa/cli/__init__.py that registers them."""
     commands = {n for n in MODULES if n.startswith("qa.cli.") and n not in CLI_HELPERS}
     assert {"qa.cli.ask", "qa.cli.chat", "qa.cli.evaluate"} <= commands
-    offenders = [f"{name} imports {module}" for name in sorted(commands | CLI_HELPERS)
-                 for module, _ in _imports(name, MODULES[name])
-                 if module == "qa.cli" or module in commands]
+    offenders = [
+        f"{name} imports {module}"
+        for name in sorted(commands | CLI_HELPERS)
+        for module, _ in _imports(name, MODULES[name])
+        if module == "qa.cli" or module in commands
+    ]
     assert offenders == []
 
 
 def test_nothing_but_the_command_line_imports_it():
     """The library never imports the command line (`python -m qa`, qa/__main__.py, runs it)."""
-    offenders = [f"{name} imports {module}" for name, path in MODULES.items()
-                 if not name.startswith("qa.cli") and name != "qa.__main__"
-                 for module, _ in _imports(name, path) if module.startswith("qa.cli")]
+    offenders = [
+        f"{name} imports {module}"
+        for name, path in MODULES.items()
+        if not name.startswith("qa.cli") and name != "qa.__main__"
+        for module, _ in _imports(name, path)
+        if module.startswith("qa.cli")
+    ]
     assert offenders == []
 
 

@@ -12,12 +12,12 @@ from typer.testing import CliRunner
 from qa.brief import BriefOptions, brief, find_articles, parse_sections
 from qa.chunking import sentence_spans
 from qa.cli import app
+from qa.cli.documents import briefing_markdown
 from qa.ingest.pipeline import ingest
 from qa.search.bm25 import open_index
-from tests.fakes import FakeLLM
 from qa.search.retrieval import Filters
 from qa.store import Store
-from qa.cli.documents import briefing_markdown
+from tests.fakes import FakeLLM
 
 SAMPLE = Path(__file__).resolve().parent.parent / "eval" / "sample" / "articles"
 TRAM = "Riverside tram line cost"
@@ -31,8 +31,7 @@ def shelf(tmp_path_factory, embedder):
         mp.setenv("QA_HOME", str(home))
         mp.setenv("TIKTOKEN_CACHE_DIR", str(home / "tiktoken"))
         store = Store(home, "articles", embedder.name, embedder.dimension)
-        report = ingest([str(SAMPLE)], store=store, embedder=embedder,
-                        index=open_index(store, refresh=False))
+        report = ingest([str(SAMPLE)], store=store, embedder=embedder, index=open_index(store, refresh=False))
         assert report.count("new") == 12
         index = open_index(store)
     yield home, store, index
@@ -82,8 +81,14 @@ def test_disagreement_between_sources_is_found(library, embedder):
 
 def test_filters_restrict_the_briefing(library, embedder):
     store, index = library
-    b = brief(TRAM, store=store, embedder=embedder, index=index, llm=None,
-              options=BriefOptions(filters=Filters(since="2026-01-01")))
+    b = brief(
+        TRAM,
+        store=store,
+        embedder=embedder,
+        index=index,
+        llm=None,
+        options=BriefOptions(filters=Filters(since="2026-01-01")),
+    )
     assert b.articles and all(a.date >= "2026-01-01" for a in b.articles)
     assert all(e.date >= "2026-01-01" for e in b.timeline)
 
@@ -94,16 +99,20 @@ def test_model_briefing_claims_are_verified(library, embedder):
     articles, passages, _ = find_articles(TRAM, store=store, embedder=embedder, index=index, options=options)
     own = {a.id: [p for p in passages if p.article_id == a.id] for a in articles}
     # map: each article's notes cite its own passages as [1], [2]...; the second article's note is invented
-    maps = [f"- {first_sentence(own[a.id][0].text)} [1]" if i != 1 else "- The trams are powered by goodwill [1]."
-            for i, a in enumerate(articles)]
+    maps = [
+        f"- {first_sentence(own[a.id][0].text)} [1]" if i != 1 else "- The trams are powered by goodwill [1]."
+        for i, a in enumerate(articles)
+    ]
     cost = next(p for p in passages if "468 million euros" in p.text)
-    reduce = (f"Overview: {first_sentence(passages[0].text)} [{passages[0].number}]\n"
-              "Key points:\n"
-              f"- The city auditor estimated the final cost at 468 million euros [{cost.number}].\n"
-              f"- The auditor estimated the final cost at 468 million euros [77].\n"
-              "- The tram line was paid for entirely by a Martian mining consortium [1].\n"
-              f"Disagreements:\n- {first_sentence(passages[0].text)} [{passages[0].number}]\n"
-              "Open questions:\n- When will the Martian consortium be repaid [2]?")
+    reduce = (
+        f"Overview: {first_sentence(passages[0].text)} [{passages[0].number}]\n"
+        "Key points:\n"
+        f"- The city auditor estimated the final cost at 468 million euros [{cost.number}].\n"
+        f"- The auditor estimated the final cost at 468 million euros [77].\n"
+        "- The tram line was paid for entirely by a Martian mining consortium [1].\n"
+        f"Disagreements:\n- {first_sentence(passages[0].text)} [{passages[0].number}]\n"
+        "Open questions:\n- When will the Martian consortium be repaid [2]?"
+    )
     fake = FakeLLM(replies=maps + [reduce])
     b = brief(TRAM, store=store, embedder=embedder, index=index, llm=fake, options=options)
 
@@ -150,21 +159,33 @@ def test_each_timeline_entry_is_its_articles_note_closest_to_the_topic(library, 
 
 def test_unsupported_briefing_falls_back_to_key_sentences(library, embedder):
     store, index = library
-    fake = FakeLLM(replies=["Overview: Bananas are a good source of potassium [1].\nKey points:\n- Cats sleep a lot [2]."])
+    fake = FakeLLM(
+        replies=["Overview: Bananas are a good source of potassium [1].\nKey points:\n- Cats sleep a lot [2]."]
+    )
     b = brief(TRAM, store=store, embedder=embedder, index=index, llm=fake, options=BriefOptions(articles=3))
     assert b.fallback and b.overview and all(s.supported for s in b.sentences)
 
 
 def test_model_sections_are_read_in_the_shapes_small_models_write():
-    raw = ("**Overview:** The line opened [1]. It was late [2].\n\n### Key points\n1. Cost rose [3].\n* Fares [4].\n"
-           "**Disagreements:**\n- None.\nOpen questions:\n- What next? [5]")
+    raw = (
+        "**Overview:** The line opened [1]. It was late [2].\n\n### Key points\n1. Cost rose [3].\n* Fares [4].\n"
+        "**Disagreements:**\n- None.\nOpen questions:\n- What next? [5]"
+    )
     sections = parse_sections(raw)
-    assert sections == {"overview": ["The line opened [1]. It was late [2]."], "key_points": ["Cost rose [3].", "Fares [4]."],
-                        "disagreements": [], "open_questions": ["What next? [5]"]}
+    assert sections == {
+        "overview": ["The line opened [1]. It was late [2]."],
+        "key_points": ["Cost rose [3].", "Fares [4]."],
+        "disagreements": [],
+        "open_questions": ["What next? [5]"],
+    }
     # headers run into the previous line, as the 1.5B model wrote them once
     inline = parse_sections("Overview: The line opened [1]. Key points: - Cost rose [3]. Open questions: - Why? [2]")
-    assert inline == {"overview": ["The line opened [1]."], "key_points": ["Cost rose [3]."], "disagreements": [],
-                      "open_questions": ["Why? [2]"]}
+    assert inline == {
+        "overview": ["The line opened [1]."],
+        "key_points": ["Cost rose [3]."],
+        "disagreements": [],
+        "open_questions": ["Why? [2]"],
+    }
 
 
 def test_a_briefing_without_supported_key_points_shows_the_articles_notes(library, embedder):
@@ -173,7 +194,9 @@ def test_a_briefing_without_supported_key_points_shows_the_articles_notes(librar
     articles, passages, _ = find_articles(TRAM, store=store, embedder=embedder, index=index, options=options)
     own = {a.id: [p for p in passages if p.article_id == a.id] for a in articles}
     maps = [f"- {first_sentence(own[a.id][0].text)} [1]" for a in articles]
-    reduce = f"Overview: {first_sentence(passages[0].text)} [{passages[0].number}]\nKey points:\n- Cats sleep a lot [2]."
+    reduce = (
+        f"Overview: {first_sentence(passages[0].text)} [{passages[0].number}]\nKey points:\n- Cats sleep a lot [2]."
+    )
     b = brief(TRAM, store=store, embedder=embedder, index=index, llm=FakeLLM(replies=maps + [reduce]), options=options)
     assert b.overview[0].supported and "no supported key points" in b.fallback
     assert not b.key_points[0][0].supported  # the model's point is still shown, flagged
@@ -199,9 +222,22 @@ def qa(shelf, monkeypatch):
 def test_cli_summarise_extractive(qa, tmp_path):
     result = qa("summarise", "riverside line opens", "--llm", "extractive", "--bullets", "3")
     assert result.exit_code == 0, result.output
-    assert "# Summary: Riverside Line opens" in result.stdout and "[1]" in result.stdout and "## Sources" in result.stdout
-    data = json.loads(qa("summarise", str(SAMPLE / "korvane-strike-ends.md"), "--llm", "extractive", "--json",
-                         "--style", "paragraph", "--words", "50").stdout)
+    assert (
+        "# Summary: Riverside Line opens" in result.stdout and "[1]" in result.stdout and "## Sources" in result.stdout
+    )
+    data = json.loads(
+        qa(
+            "summarise",
+            str(SAMPLE / "korvane-strike-ends.md"),
+            "--llm",
+            "extractive",
+            "--json",
+            "--style",
+            "paragraph",
+            "--words",
+            "50",
+        ).stdout
+    )
     assert data["style"] == "paragraph" and data["support_rate"] == 1.0 and data["citations"]
     assert data["article"]["title"].startswith("Korvane strike ends")
     target = tmp_path / "summary.md"
@@ -223,8 +259,15 @@ def test_cli_brief_extractive(qa, tmp_path):
     result = qa("brief", TRAM, "--llm", "extractive", "-o", target)
     assert result.exit_code == 0, result.output
     text = target.read_text()
-    for heading in ("# Briefing: Riverside tram line cost", "## Overview", "## Key points", "## Timeline",
-                    "## Where sources disagree", "## Open questions", "## Sources"):
+    for heading in (
+        "# Briefing: Riverside tram line cost",
+        "## Overview",
+        "## Key points",
+        "## Timeline",
+        "## Where sources disagree",
+        "## Open questions",
+        "## Sources",
+    ):
         assert heading in text
     data = json.loads(qa("brief", TRAM, "--llm", "extractive", "--json", "--until", "2026-03-01").stdout)
     dates = [e["date"] for e in data["timeline"]]

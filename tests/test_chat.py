@@ -10,13 +10,21 @@ from pathlib import Path
 import pytest
 
 from qa.chat.commands import Command, open_passage, parse_command, parse_filters
-from qa.chat.session import (Session, describe_filters, load_last_session, new_session, save_session, save_transcript,
-                             sessions_dir, transcript_markdown)
+from qa.chat.session import (
+    Session,
+    describe_filters,
+    load_last_session,
+    new_session,
+    save_session,
+    save_transcript,
+    sessions_dir,
+    transcript_markdown,
+)
 from qa.chat.turns import ask_turn, clean_rewrite, is_follow_up, key_terms, rewrite_messages, rule_rewrite
 from qa.errors import QAError, UsageError
-from tests.fakes import FakeLLM
 from qa.prompts import REFUSAL
 from qa.search.retrieval import Filters
+from tests.fakes import FakeLLM
 
 SAMPLE = Path(__file__).resolve().parent.parent / "eval" / "sample" / "articles"
 STRIKE = "What pay rise did Korvane's Brakemoor workers accept to end their strike?"
@@ -47,8 +55,15 @@ def _valid(turn) -> None:
 
 def test_what_counts_as_a_follow_up():
     previous = object()  # any earlier answered turn
-    for question in ("How long did it last?", "And the union?", "What did they discuss about AI?",
-                     "Why?", "What about Taiwan?", "Who signed that deal?", "What did she say about that?"):
+    for question in (
+        "How long did it last?",
+        "And the union?",
+        "What did they discuss about AI?",
+        "Why?",
+        "What about Taiwan?",
+        "Who signed that deal?",
+        "What did she say about that?",
+    ):
         assert is_follow_up(question, previous), question
     for question in ("Who did Brad Smith meet?", STRIKE, "When did the Riverside tram line open?"):
         assert not is_follow_up(question, previous), question
@@ -61,8 +76,10 @@ def test_rule_rewrite_appends_the_key_words_of_the_previous_question():
     rewritten = rule_rewrite(FOLLOW_UP, STRIKE)
     assert rewritten.startswith(FOLLOW_UP)
     assert all(w in rewritten for w in ("Korvane", "Brakemoor", "strike"))
-    assert rule_rewrite("What did they discuss about AI?", "Who did Brad Smith meet?") == \
-        "What did they discuss about AI? (Brad Smith meet)"
+    assert (
+        rule_rewrite("What did they discuss about AI?", "Who did Brad Smith meet?")
+        == "What did they discuss about AI? (Brad Smith meet)"
+    )
     assert rule_rewrite("Did Brad Smith meet him?", "Who did Brad Smith meet?") == "Did Brad Smith meet him?"
 
 
@@ -80,9 +97,13 @@ def test_extractive_follow_up_is_rewritten_and_answered_from_the_right_article(l
 
 def test_the_model_rewrites_a_follow_up_from_the_prompt_files(library, embedder):
     standalone = "How long did the strike at Korvane's Brakemoor plant last?"
-    fake = FakeLLM(replies=["The workers accepted a 7 per cent pay rise spread over two years [1].",
-                            f"Rewritten question: \"{standalone}\"",
-                            "The strike lasted 23 days [1]."])
+    fake = FakeLLM(
+        replies=[
+            "The workers accepted a 7 per cent pay rise spread over two years [1].",
+            f'Rewritten question: "{standalone}"',
+            "The strike lasted 23 days [1].",
+        ]
+    )
     session = new_session()
     _ask(session, STRIKE, library, embedder, fake)
     seen = []
@@ -98,8 +119,13 @@ def test_the_model_rewrites_a_follow_up_from_the_prompt_files(library, embedder)
 
 
 def test_an_unusable_model_rewrite_falls_back_to_the_rule(library, embedder):
-    fake = FakeLLM(replies=["The workers accepted a 7 per cent pay rise spread over two years [1].",
-                            REFUSAL, "The strike lasted 23 days [1]."])
+    fake = FakeLLM(
+        replies=[
+            "The workers accepted a 7 per cent pay rise spread over two years [1].",
+            REFUSAL,
+            "The strike lasted 23 days [1].",
+        ]
+    )
     session = new_session()
     _ask(session, STRIKE, library, embedder, fake)
     turn = _ask(session, FOLLOW_UP, library, embedder, fake)
@@ -110,8 +136,13 @@ def test_an_unusable_model_rewrite_falls_back_to_the_rule(library, embedder):
 
 
 def test_a_follow_up_keeps_the_previous_turns_evidence(library, embedder):
-    fake = FakeLLM(replies=["The workers accepted a 7 per cent pay rise spread over two years [1].",
-                            "What was the Riverside tram line's budget?", REFUSAL])
+    fake = FakeLLM(
+        replies=[
+            "The workers accepted a 7 per cent pay rise spread over two years [1].",
+            "What was the Riverside tram line's budget?",
+            REFUSAL,
+        ]
+    )
     session = new_session()
     first = _ask(session, STRIKE, library, embedder, fake)
     cited = first.answer.cited[0]
@@ -162,12 +193,17 @@ def test_filters_are_parsed_checked_and_cleared():
     f = parse_filters("source=capital wire since=2026/1/5", Filters(), sources)
     assert f == Filters(source="Capital Wire", since="2026-01-05")
     assert describe_filters(f) == 'source="Capital Wire" since=2026-01-05'
-    assert parse_filters('until=2026-02-28', f, sources) == replace(f, until="2026-02-28")  # adds to the current
+    assert parse_filters("until=2026-02-28", f, sources) == replace(f, until="2026-02-28")  # adds to the current
     assert parse_filters("source=", f, sources) == Filters(since="2026-01-05")
     assert parse_filters("clear", f, sources) == Filters() and describe_filters(Filters()) == "none"
-    for bad, message in (("colour=red", "Unknown filter"), ("since=yesterday-ish", "needs a date"),
-                         ("since=2026-03-01 until=2026-01-01", "after"), ("source=Daily Planet", "Capital Wire"),
-                         ("Capital", "key=value"), ('source="Capital', "quote")):
+    for bad, message in (
+        ("colour=red", "Unknown filter"),
+        ("since=yesterday-ish", "needs a date"),
+        ("since=2026-03-01 until=2026-01-01", "after"),
+        ("source=Daily Planet", "Capital Wire"),
+        ("Capital", "key=value"),
+        ('source="Capital', "quote"),
+    ):
         with pytest.raises(UsageError, match=message):
             parse_filters(bad, Filters(), sources)
 
@@ -187,7 +223,7 @@ def test_open_shows_the_passage_in_full_with_its_article(library, embedder):
     number = turn.answer.sentences[0].citations[0]
     opened = open_passage(session, f"[{number}]", store)
     assert opened.passage == turn.answer.passages[number - 1]
-    assert opened.article.text[opened.passage.start:opened.passage.end] == opened.passage.text
+    assert opened.article.text[opened.passage.start : opened.passage.end] == opened.passage.text
     assert opened.article.title == opened.passage.title and opened.article.url and opened.article.author
     assert turn.answer.sentences[0] in opened.citing
     with pytest.raises(UsageError, match="passages 1 to"):
@@ -254,16 +290,24 @@ def test_stopping_a_streamed_answer_hangs_up_on_the_server():
         closed = False
 
         def __iter__(self):
-            event = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m",
-                     "choices": [{"index": 0, "delta": {"content": "tram "}, "finish_reason": None}]}
+            event = {
+                "id": "x",
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": "m",
+                "choices": [{"index": 0, "delta": {"content": "tram "}, "finish_reason": None}],
+            }
             while True:
                 yield f"data: {json.dumps(event)}\n\n".encode()
 
         def close(self):
             Endless.closed = True
 
-    client = httpx.Client(transport=httpx.MockTransport(
-        lambda request: httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=Endless())))
+    client = httpx.Client(
+        transport=httpx.MockTransport(
+            lambda request: httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=Endless())
+        )
+    )
     llm = OpenAIChat("m", base_url="http://llm.test/v1", api_key="k", http_client=client, max_retries=0)
     pieces = llm.stream([{"role": "user", "content": "Go on."}])
     assert next(pieces) == "tram " and not Endless.closed

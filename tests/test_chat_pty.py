@@ -28,8 +28,11 @@ PROMPT = "❯"
 
 
 def _env(home: Path, **more: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("QA_", "OPENAI_")) and k not in ("TIKTOKEN_CACHE_DIR", "COLUMNS", "LINES")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("QA_", "OPENAI_")) and k not in ("TIKTOKEN_CACHE_DIR", "COLUMNS", "LINES")
+    }
     env.update(QA_HOME=str(home), QA_PLUGINS="tests.fakes", TERM="xterm-256color", PROMPT_TOOLKIT_NO_CPR="1", **more)
     return env
 
@@ -56,9 +59,16 @@ class Terminal:
         self.log = io.StringIO()
         # a terminal's Ctrl-C raises SIGINT; when the tests run in a background job, SIGINT is
         # ignored and the child would inherit that, so give it the default a terminal has
-        self.child = pexpect.spawn(str(QA), ["chat", *args], env=_env(home, **env), cwd=str(cwd),
-                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-                                   dimensions=(40, 120), encoding="utf-8", timeout=60)
+        self.child = pexpect.spawn(
+            str(QA),
+            ["chat", *args],
+            env=_env(home, **env),
+            cwd=str(cwd),
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+            dimensions=(40, 120),
+            encoding="utf-8",
+            timeout=60,
+        )
         self.child.logfile_read = self.log
         self.expect(PROMPT)
 
@@ -85,7 +95,9 @@ def _valid_citations(turn) -> None:
 
 
 def test_chat_in_a_real_terminal(home, tmp_path):
-    slow = json.dumps(["Riverside " + "tram " * 200 + "[1]."])  # 40 s of streaming: time to press Ctrl-C, even under load
+    slow = json.dumps(
+        ["Riverside " + "tram " * 200 + "[1]."]
+    )  # 40 s of streaming: time to press Ctrl-C, even under load
     term = Terminal(home, tmp_path, "--llm", "extractive", QA_FAKE_REPLIES=slow, QA_FAKE_DELAY="0.2")
 
     term.enter(STRIKE, "Korvane", "/open N for the passage", "answered in")
@@ -130,8 +142,12 @@ def test_chat_in_a_real_terminal(home, tmp_path):
     term.expect("/quit")
     term.child.send("\x03")  # clears the line
     term.expect(PROMPT)
-    term.enter("How many passengers rode it on its first day?", "↳ How many passengers rode it on its first day? (Riverside",
-               "38,000 passengers", "answered in")
+    term.enter(
+        "How many passengers rode it on its first day?",
+        "↳ How many passengers rode it on its first day? (Riverside",
+        "38,000 passengers",
+        "answered in",
+    )
     term.child.sendeof()
     term.child.expect(pexpect.EOF)
     term.child.close()
@@ -140,11 +156,34 @@ def test_chat_in_a_real_terminal(home, tmp_path):
 
 
 def test_chat_reads_one_question_per_line_from_a_pipe(home, tmp_path):
-    script = "\n".join([STRIKE, FOLLOW_UP, "/open 2", "/summarise 1", "/brief the Korvane strike",
-                        "/filter source=Nowhere", "/bogus",
-                        "When did the Riverside \\", "tram line open?", "/save out.md", "/quit", "never asked"]) + "\n"
-    run = subprocess.run([str(QA), "chat", "--llm", "extractive"], input=script, capture_output=True, text=True,
-                         env=_env(home), cwd=tmp_path, timeout=600)
+    script = (
+        "\n".join(
+            [
+                STRIKE,
+                FOLLOW_UP,
+                "/open 2",
+                "/summarise 1",
+                "/brief the Korvane strike",
+                "/filter source=Nowhere",
+                "/bogus",
+                "When did the Riverside \\",
+                "tram line open?",
+                "/save out.md",
+                "/quit",
+                "never asked",
+            ]
+        )
+        + "\n"
+    )
+    run = subprocess.run(
+        [str(QA), "chat", "--llm", "extractive"],
+        input=script,
+        capture_output=True,
+        text=True,
+        env=_env(home),
+        cwd=tmp_path,
+        timeout=600,
+    )
     assert run.returncode == 1, run.stderr  # one command failed; everything else ran
     assert "\x1b[" not in run.stdout  # plain text
     assert f"## 1. {STRIKE}" in run.stdout and f"## 2. {FOLLOW_UP}" in run.stdout

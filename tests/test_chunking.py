@@ -10,15 +10,18 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from qa.chunking import chunk_article, sentence_spans
-from qa.ingest.loaders import article_id, clean_text
+from qa.ingest.articles import article_id, clean_text
 from qa.records import Article
 from qa.tokens import count_tokens, encoding, seed_encodings
 
-WORDS = ("council budget tram harbour strike union vote drought rain farmers minister bridge port engineers "
-         "cost delay reported Tuesday million euros workers said plan city region water prices rose").split()
+WORDS = (
+    "council budget tram harbour strike union vote drought rain farmers minister bridge port engineers "
+    "cost delay reported Tuesday million euros workers said plan city region water prices rose"
+).split()
 
 
 def article(text: str) -> Article:
@@ -44,21 +47,21 @@ def check(art: Article, max_tokens: int, overlap: int) -> list:
     assert [c.position for c in chunks] == list(range(len(chunks)))
     for c in chunks:
         assert c.id == f"{art.id}-{c.position:04d}" and c.article_id == art.id
-        assert text[c.start:c.end] == c.text
+        assert text[c.start : c.end] == c.text
         assert c.text == c.text.strip() and c.text
         real = count_tokens(c.text)
         assert real <= max_tokens, (real, c.text[:80])
         assert c.tokens == real
-    for prev, nxt in zip(chunks, chunks[1:]):
+    for prev, nxt in zip(chunks, chunks[1:], strict=False):
         assert prev.start < nxt.start and prev.end < nxt.end  # always forward, never a repeat
-        assert nxt.start <= prev.end or not text[prev.end:nxt.start].strip()  # no gap with text in it
+        assert nxt.start <= prev.end or not text[prev.end : nxt.start].strip()  # no gap with text in it
         if nxt.start < prev.end:
-            assert count_tokens(text[nxt.start:prev.end]) <= overlap
+            assert count_tokens(text[nxt.start : prev.end]) <= overlap
     covered = [False] * len(text)
     for c in chunks:
-        covered[c.start:c.end] = [True] * (c.end - c.start)
+        covered[c.start : c.end] = [True] * (c.end - c.start)
     missing = [i for i, ch in enumerate(text) if not ch.isspace() and not covered[i]]
-    assert not missing, text[missing[0]:missing[0] + 40]
+    assert not missing, text[missing[0] : missing[0] + 40]
     return chunks
 
 
@@ -77,7 +80,9 @@ def test_default_size_and_overlap_on_a_long_article():
     # greedy packing: every chunk but the last is full to within one sentence
     assert all(c.tokens > 300 - longest for c in chunks[:-1])
     # ~15% overlap: consecutive chunks share whole sentences
-    shared = [count_tokens(art.text[n.start:p.end]) for p, n in zip(chunks, chunks[1:]) if n.start < p.end]
+    shared = [
+        count_tokens(art.text[n.start : p.end]) for p, n in zip(chunks, chunks[1:], strict=False) if n.start < p.end
+    ]
     assert len(shared) >= len(chunks) - 2 and all(0 < s <= 45 for s in shared)
 
 
@@ -110,7 +115,7 @@ def test_one_huge_line_without_punctuation():
     assert "." not in text and "\n" not in text
     chunks = check(article(text), 300, 45)
     assert len(chunks) >= 30
-    assert all(nxt.start >= prev.end for prev, nxt in zip(chunks, chunks[1:]))
+    assert all(nxt.start >= prev.end for prev, nxt in zip(chunks, chunks[1:], strict=False))
     assert chunks[0].start == 0 and chunks[-1].end == len(text)
 
 
@@ -121,8 +126,11 @@ def test_text_with_no_spaces_at_all():
 
 def test_multibyte_characters_are_never_cut_and_chunks_stay_under_the_limit():
     # Tokens of emoji and CJK text end inside characters; pieces must still be exact slices.
-    for text in ("\U0001f642\U0001f389\U0001f44d\U0001f3fd" * 500, "\u65e5\u672c\u8a9e\u306e\u30c6\u30ad\u30b9\u30c8" * 400,
-                 "Caf\u00e9 cr\u00e8me br\u00fbl\u00e9e " * 300):
+    for text in (
+        "\U0001f642\U0001f389\U0001f44d\U0001f3fd" * 500,
+        "\u65e5\u672c\u8a9e\u306e\u30c6\u30ad\u30b9\u30c8" * 400,
+        "Caf\u00e9 cr\u00e8me br\u00fbl\u00e9e " * 300,
+    ):
         chunks = check(article(text), 50, 7)
         assert len(chunks) > 5
 
@@ -143,18 +151,40 @@ def test_every_chunk_brings_something_new():
     big = " ".join(random.Random(5).choice(WORDS) for _ in range(250)) + "."
     text = small + " " + big + " " + small
     chunks = check(article(text), 300, 45)
-    for prev, nxt in zip(chunks, chunks[1:]):
+    for prev, nxt in zip(chunks, chunks[1:], strict=False):
         assert nxt.text not in prev.text
 
 
-_PIECES = st.sampled_from(["the", "Council", "voted", "42", "m\u00e9tro", "\u6771\u4eac", "\U0001f642", "e.g.",
-                           "Mr.", "(yes)", "\u201cquoted.\u201d", "?", "!", ".", ",", "'", "--"])
+_PIECES = st.sampled_from(
+    [
+        "the",
+        "Council",
+        "voted",
+        "42",
+        "m\u00e9tro",
+        "\u6771\u4eac",
+        "\U0001f642",
+        "e.g.",
+        "Mr.",
+        "(yes)",
+        "\u201cquoted.\u201d",
+        "?",
+        "!",
+        ".",
+        ",",
+        "'",
+        "--",
+    ]
+)
 _SEPS = st.sampled_from([" ", " ", " ", "\n", "\n\n", ". ", "! ", "? ", ".\n"])
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(parts=st.lists(st.tuples(_PIECES, _SEPS), min_size=1, max_size=400),
-       max_tokens=st.integers(8, 120), overlap_share=st.floats(0, 0.3))
+@given(
+    parts=st.lists(st.tuples(_PIECES, _SEPS), min_size=1, max_size=400),
+    max_tokens=st.integers(8, 120),
+    overlap_share=st.floats(0, 0.3),
+)
 def test_invariants_hold_for_any_text(parts, max_tokens, overlap_share):
     text = clean_text("".join(p + s for p, s in parts))
     check(article(text), max_tokens, int(max_tokens * overlap_share))
@@ -163,21 +193,41 @@ def test_invariants_hold_for_any_text(parts, max_tokens, overlap_share):
 def test_sentence_spans_trim_and_split():
     text = 'He said "no." Then left!  Why? (Unclear.)\nNew line without stop\nEnd'
     assert [text[a:b] for a, b in sentence_spans(text)] == [
-        'He said "no."', "Then left!", "Why?", "(Unclear.)", "New line without stop", "End"]
+        'He said "no."',
+        "Then left!",
+        "Why?",
+        "(Unclear.)",
+        "New line without stop",
+        "End",
+    ]
 
 
-@pytest.mark.parametrize("text, sentences", [
-    ("Novak Djokovic won the U.S. Open in 2020 [2]. He beat Zverev.",
-     ["Novak Djokovic won the U.S. Open in 2020 [2].", "He beat Zverev."]),
-    ("Officials in the U.S. said so. It rained in the U.S. The game was off.",
-     ["Officials in the U.S. said so.", "It rained in the U.S.", "The game was off."]),
-    ("Mr. Smith met Dr. Jones at 5 p.m. on Jan. 6. They talked.",
-     ["Mr. Smith met Dr. Jones at 5 p.m. on Jan. 6.", "They talked."]),
-    ("Michael J. Fox spoke. Then Sen. Warren did. He said no. Then he left.",
-     ["Michael J. Fox spoke.", "Then Sen. Warren did.", "He said no.", "Then he left."]),
-    ("It was No. 1 in the charts. No. That is wrong.", ["It was No. 1 in the charts.", "No.", "That is wrong."]),
-    ("She moved to Washington, D.C. The city was new to her.", ["She moved to Washington, D.C.", "The city was new to her."]),
-])
+@pytest.mark.parametrize(
+    "text, sentences",
+    [
+        (
+            "Novak Djokovic won the U.S. Open in 2020 [2]. He beat Zverev.",
+            ["Novak Djokovic won the U.S. Open in 2020 [2].", "He beat Zverev."],
+        ),
+        (
+            "Officials in the U.S. said so. It rained in the U.S. The game was off.",
+            ["Officials in the U.S. said so.", "It rained in the U.S.", "The game was off."],
+        ),
+        (
+            "Mr. Smith met Dr. Jones at 5 p.m. on Jan. 6. They talked.",
+            ["Mr. Smith met Dr. Jones at 5 p.m. on Jan. 6.", "They talked."],
+        ),
+        (
+            "Michael J. Fox spoke. Then Sen. Warren did. He said no. Then he left.",
+            ["Michael J. Fox spoke.", "Then Sen. Warren did.", "He said no.", "Then he left."],
+        ),
+        ("It was No. 1 in the charts. No. That is wrong.", ["It was No. 1 in the charts.", "No.", "That is wrong."]),
+        (
+            "She moved to Washington, D.C. The city was new to her.",
+            ["She moved to Washington, D.C.", "The city was new to her."],
+        ),
+    ],
+)
 def test_a_full_stop_after_an_abbreviation_or_initial_does_not_end_the_sentence(text, sentences):
     assert [text[a:b] for a, b in sentence_spans(text)] == sentences
 
@@ -207,9 +257,13 @@ def test_seeded_files_are_what_tiktoken_expects(tmp_path):
 
 def test_first_runs_at_the_same_time_can_seed_together(tmp_path):
     # Several `qa` processes started at once on a fresh home all seed the tokenizer cache.
-    code = "import sys; from pathlib import Path; from qa.tokens import seed_encodings; seed_encodings(Path(sys.argv[1]))"
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stderr=subprocess.PIPE, text=True)
-             for _ in range(5)]
+    code = (
+        "import sys; from pathlib import Path; from qa.tokens import seed_encodings; seed_encodings(Path(sys.argv[1]))"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stderr=subprocess.PIPE, text=True)
+        for _ in range(5)
+    ]
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0] * 5, "\n".join(errors)
     for name, digest in EXPECTED_SHA256.items():

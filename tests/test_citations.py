@@ -1,31 +1,49 @@
 """Citation verification: the model proposes [n], the code checks every one."""
 
-from qa.verify import cited_text, is_refusal, numbers_match, split_answer, verify
 from qa.prompts import REFUSAL
 from qa.records import Passage
+from qa.verify import cited_text, is_refusal, numbers_match, split_answer, verify
 
 
 def _passages():
     return [
-        Passage(1, "a1", "Korvane workers accepted a 7 per cent pay rise over two years.", 0, 60,
-                title="Strike ends", source="Meridian", date="2026-02-04"),
-        Passage(2, "a2", "The Riverside tram line is 9.4 kilometres long and has 14 stops.", 0, 64,
-                title="Tram", source="Courier", date="2025-03-11"),
+        Passage(
+            1,
+            "a1",
+            "Korvane workers accepted a 7 per cent pay rise over two years.",
+            0,
+            60,
+            title="Strike ends",
+            source="Meridian",
+            date="2026-02-04",
+        ),
+        Passage(
+            2,
+            "a2",
+            "The Riverside tram line is 9.4 kilometres long and has 14 stops.",
+            0,
+            64,
+            title="Tram",
+            source="Courier",
+            date="2025-03-11",
+        ),
     ]
 
 
 def test_split_answer_reads_markers_in_and_after_sentences():
     parts = split_answer("Workers got 7 per cent [1]. The line is 9.4 kilometres long.[2][1] Done [3, 4].")
-    assert parts == [("Workers got 7 per cent.", (1,)), ("The line is 9.4 kilometres long.", (2, 1)),
-                     ("Done.", (3, 4))]
+    assert parts == [("Workers got 7 per cent.", (1,)), ("The line is 9.4 kilometres long.", (2, 1)), ("Done.", (3, 4))]
 
 
 def test_split_answer_keeps_an_abbreviation_inside_its_sentence():
     # "U.S. Open" used to be cut in two, the marker landing mid-name: "U.S [1]. Open in 2020 [2]"
     assert split_answer("Novak Djokovic won the men's singles U.S. Open in 2020 [2].") == [
-        ("Novak Djokovic won the men's singles U.S. Open in 2020.", (2,))]
+        ("Novak Djokovic won the men's singles U.S. Open in 2020.", (2,))
+    ]
     assert split_answer("Coco Gauff won the U. S. Open in 2019. [3] Dr. Lee agreed [1].") == [
-        ("Coco Gauff won the U. S. Open in 2019.", (3,)), ("Dr. Lee agreed.", (1,))]
+        ("Coco Gauff won the U. S. Open in 2019.", (3,)),
+        ("Dr. Lee agreed.", (1,)),
+    ]
 
 
 def test_citation_to_a_passage_not_given_is_removed(embedder):
@@ -48,8 +66,11 @@ def test_supported_sentence_without_citation_gets_one(embedder):
 
 
 def test_unsupported_sentence_is_flagged(embedder):
-    sentences = verify("Workers accepted a 7 per cent pay rise [1]. The mayor resigned over a bribery scandal [2].",
-                       _passages(), embedder)
+    sentences = verify(
+        "Workers accepted a 7 per cent pay rise [1]. The mayor resigned over a bribery scandal [2].",
+        _passages(),
+        embedder,
+    )
     assert [s.supported for s in sentences] == [True, False]
 
 
@@ -79,8 +100,14 @@ def test_refusal_detection():
 
 
 def test_a_name_the_passage_does_not_contain_is_not_supported(embedder):
-    meta = Passage(1, "m", "Meta's revenue declined for a second consecutive quarter, the company said in 2022.",
-                   0, 80, title="Meta layoffs")
+    meta = Passage(
+        1,
+        "m",
+        "Meta's revenue declined for a second consecutive quarter, the company said in 2022.",
+        0,
+        80,
+        title="Meta layoffs",
+    )
     [s] = verify("Microsoft's revenue declined for a second consecutive quarter [1].", [meta], embedder)
     assert not s.supported
     [ok] = verify("Meta's revenue declined for a second consecutive quarter [1].", [meta], embedder)

@@ -23,14 +23,17 @@ from qa.search.bm25 import open_index
 QA = Path(sys.executable).parent / "qa"
 STATUSES = ["new", "updated", "unchanged", "duplicate", "failed"]
 
-WORDS = ("council budget tram harbour strike union vote drought rain farmers minister bridge port engineers "
-         "cost delay reported Tuesday million euros workers said plan city region water prices rose").split()
+WORDS = (
+    "council budget tram harbour strike union vote drought rain farmers minister bridge port engineers "
+    "cost delay reported Tuesday million euros workers said plan city region water prices rose"
+).split()
 
 
 def body(seed: int, sentences: int = 5) -> str:
     rng = random.Random(seed)
-    return " ".join(" ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 14))).capitalize() + "."
-                    for _ in range(sentences))
+    return " ".join(
+        " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 14))).capitalize() + "." for _ in range(sentences)
+    )
 
 
 def write(path: Path, content: str | bytes) -> Path:
@@ -45,8 +48,11 @@ def write(path: Path, content: str | bytes) -> Path:
 def good_articles(folder: Path) -> dict[str, Path]:
     return {
         "a.txt": write(folder / "a.txt", f"Tram line opens\nSource: Courier\nDate: 2024-02-21\n\n{body(1)}"),
-        "b.md": write(folder / "b.md", f"---\ntitle: Strike ends\nsource: Review\ndate: 2024-02-04\n"
-                                       f"url: https://review.test/strike\n---\n{body(2)}"),
+        "b.md": write(
+            folder / "b.md",
+            f"---\ntitle: Strike ends\nsource: Review\ndate: 2024-02-04\n"
+            f"url: https://review.test/strike\n---\n{body(2)}",
+        ),
         "c.jsonl": write(folder / "c.jsonl", json.dumps({"title": "Rain returns", "text": body(3)}) + "\n"),
     }
 
@@ -115,17 +121,28 @@ def bad_inputs(folder: Path) -> dict[str, str]:
     with open(folder / "huge.txt", "wb") as handle:
         handle.truncate(50_000_000)
     write(folder / "nav.html", "<html><body><nav><a href='/'>Home</a></nav></body></html>")
-    write(folder / "lines.jsonl", json.dumps({"text": body(7)}) + "\n{not json\n" + json.dumps({"text": body(8)}) + "\n")
+    write(
+        folder / "lines.jsonl", json.dumps({"text": body(7)}) + "\n{not json\n" + json.dumps({"text": body(8)}) + "\n"
+    )
     os.mkfifo(folder.parent / "pipe.txt")  # named on the command line: folders only yield regular files
-    return {"empty.txt": "empty", "binary.txt": "binary", "garbled.txt": "not UTF-8", "huge.txt": "MB limit",
-            "nav.html": "no article text", "lines.jsonl:2": "line 2", "pipe.txt": "not a regular file",
-            "missing.txt": "no such file", "*.nomatch": "no file matches"}
+    return {
+        "empty.txt": "empty",
+        "binary.txt": "binary",
+        "garbled.txt": "not UTF-8",
+        "huge.txt": "MB limit",
+        "nav.html": "no article text",
+        "lines.jsonl:2": "line 2",
+        "pipe.txt": "not a regular file",
+        "missing.txt": "no such file",
+        "*.nomatch": "no file matches",
+    }
 
 
 def test_bad_inputs_are_each_reported_once_and_the_rest_is_ingested(cli, tmp_path):
     expected = bad_inputs(tmp_path / "in")
-    result = cli("ingest", tmp_path / "in", tmp_path / "pipe.txt", tmp_path / "missing.txt", tmp_path / "*.nomatch",
-                 "--json")
+    result = cli(
+        "ingest", tmp_path / "in", tmp_path / "pipe.txt", tmp_path / "missing.txt", tmp_path / "*.nomatch", "--json"
+    )
     assert result.exit_code == 1
     no_traceback(result)
     report = json.loads(result.stdout)
@@ -165,8 +182,10 @@ def test_each_problem_is_one_line_at_the_default_width(cli, tmp_path, monkeypatc
 
     monkeypatch.setattr(_shared.err, "_width", 80)  # rich's width when stderr is not a terminal
     expected = bad_inputs(tmp_path / "in")
-    problem_lines(cli("ingest", tmp_path / "in", tmp_path / "pipe.txt", tmp_path / "missing.txt",
-                      tmp_path / "*.nomatch"), expected)
+    problem_lines(
+        cli("ingest", tmp_path / "in", tmp_path / "pipe.txt", tmp_path / "missing.txt", tmp_path / "*.nomatch"),
+        expected,
+    )
 
 
 # ---- sources, stats, remove -------------------------------------------------------------------
@@ -177,14 +196,25 @@ def test_sources_and_stats_json(cli, tmp_path, home):
     as_json(cli("ingest", tmp_path / "in", "--json"))
     sources = as_json(cli("sources", "--json"))
     assert [(s["title"], s["source"], s["date"]) for s in sources] == [
-        ("Tram line opens", "Courier", "2024-02-21"), ("Strike ends", "Review", "2024-02-04"),
-        ("Rain returns", "", "")]
+        ("Tram line opens", "Courier", "2024-02-21"),
+        ("Strike ends", "Review", "2024-02-04"),
+        ("Rain returns", "", ""),
+    ]
     assert sources[1]["url"] == "https://review.test/strike"
     assert all(len(s["id"]) == 16 and s["chunks"] == 1 and s["origin"] for s in sources)
     stats = as_json(cli("stats", "--json"))
-    assert stats == {"collection": "articles", "home": str(home), "articles": 3, "chunks": 3, "vectors": 3,
-                     "embedder": "fake (64 dims)", "sources": 3, "first_date": "2024-02-04",
-                     "last_date": "2024-02-21", "undated": 1}
+    assert stats == {
+        "collection": "articles",
+        "home": str(home),
+        "articles": 3,
+        "chunks": 3,
+        "vectors": 3,
+        "embedder": "fake (64 dims)",
+        "sources": 3,
+        "first_date": "2024-02-04",
+        "last_date": "2024-02-21",
+        "undated": 1,
+    }
     table = cli("sources")
     assert table.exit_code == 0 and "Tram line opens" in table.stdout and sources[0]["id"][:10] in table.stdout
 
@@ -210,7 +240,9 @@ def test_remove_by_id_prefix_deletes_everywhere(cli, tmp_path, home):
     assert result.exit_code == 0 and "Removed 1 article(s)." in result.stdout
     assert victim["id"] not in {s["id"] for s in as_json(cli("sources", "--json"))}
     assert not victim_chunks & store.vector_ids()
-    assert store.catalogue.db.execute("SELECT COUNT(*) FROM chunks WHERE article_id=?", (victim["id"],)).fetchone()[0] == 0
+    assert (
+        store.catalogue.db.execute("SELECT COUNT(*) FROM chunks WHERE article_id=?", (victim["id"],)).fetchone()[0] == 0
+    )
     index = open_index(store, refresh=False)
     assert index.load() and not victim_chunks & set(index.ids) and len(index.ids) == 2
     assert index.generation == store.generation
@@ -222,9 +254,11 @@ def test_remove_by_id_prefix_deletes_everywhere(cli, tmp_path, home):
 def test_remove_errors_are_one_line(cli, tmp_path):
     good_articles(tmp_path / "in")
     as_json(cli("ingest", tmp_path / "in", "--json"))
-    for args, words in ((["remove", "zzzz"], "'zzzz' matches 0 articles"),
-                        (["remove"], "Name the articles to remove"),
-                        (["remove", ""], "matches 3 articles")):
+    for args, words in (
+        (["remove", "zzzz"], "'zzzz' matches 0 articles"),
+        (["remove"], "Name the articles to remove"),
+        (["remove", ""], "matches 3 articles"),
+    ):
         result = cli(*args)
         assert result.exit_code == 2, (args, result.output)
         no_traceback(result)
@@ -253,8 +287,16 @@ def test_remove_all_then_another_embedder(cli, tmp_path):
 def test_doctor_lists_the_components(cli, tmp_path):
     stack = as_json(cli("doctor", "--json"))["stack"]
     components = {c["component"]: c for c in stack}
-    for name in ("python", "data directory", "tokenizer (tiktoken, seeded offline)", "embedder",
-                 "vector store (chromadb)", "local engine (xllamacpp)", "remote LLM (openai)", "LLM in use"):
+    for name in (
+        "python",
+        "data directory",
+        "tokenizer (tiktoken, seeded offline)",
+        "embedder",
+        "vector store (chromadb)",
+        "local engine (xllamacpp)",
+        "remote LLM (openai)",
+        "LLM in use",
+    ):
         assert name in components, name
     assert components["tokenizer (tiktoken, seeded offline)"]["ok"]
     assert components["embedder"]["ok"] and components["embedder"]["detail"] == "fake, 64 dims"
@@ -285,13 +327,16 @@ def test_doctor_check_reports_store_consistency(cli, tmp_path, home):
     assert all(c["ok"] for c in as_json(cli("doctor", "--check", "--json"))["store"])
 
 
-@pytest.mark.parametrize("args, env, code, words", [
-    (["--embedder", "bogus", "ingest", "x"], {}, 1, "Unknown embedder 'bogus'"),
-    (["ingest", "x"], {"QA_CHUNK_TOKENS": "lots"}, 1, "invalid value 'lots'"),
-    (["stats"], {"QA_MAX_FILE_MB": "1.5.2"}, 1, "QA_MAX_FILE_MB"),
-    (["ask", "--llm", "extractive", "--as-of", "soon", "Q?"], {}, 2, "needs a date like 2024-02-26, not 'soon'"),
-    (["ask", "--llm", "extractive", "Q?"], {"QA_AS_OF": "2023-13-45"}, 2, "--as-of (QA_AS_OF) needs a date"),
-])
+@pytest.mark.parametrize(
+    "args, env, code, words",
+    [
+        (["--embedder", "bogus", "ingest", "x"], {}, 1, "Unknown embedder 'bogus'"),
+        (["ingest", "x"], {"QA_CHUNK_TOKENS": "lots"}, 1, "invalid value 'lots'"),
+        (["stats"], {"QA_MAX_FILE_MB": "1.5.2"}, 1, "QA_MAX_FILE_MB"),
+        (["ask", "--llm", "extractive", "--as-of", "soon", "Q?"], {}, 2, "needs a date like 2024-02-26, not 'soon'"),
+        (["ask", "--llm", "extractive", "Q?"], {"QA_AS_OF": "2023-13-45"}, 2, "--as-of (QA_AS_OF) needs a date"),
+    ],
+)
 def test_errors_are_one_line_without_traceback(cli, monkeypatch, args, env, code, words):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -332,8 +377,14 @@ def ok_count(db_path: Path) -> int:
 
 def store_checks(home: Path) -> tuple[int, dict[str, bool]]:
     env = {**os.environ, "QA_HOME": str(home), "QA_EMBEDDER": "fake"}  # the store checks need no embedder
-    proc = subprocess.run([str(QA), "doctor", "--check", "--json"], env=env, capture_output=True, text=True,
-                          timeout=180, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        [str(QA), "doctor", "--check", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+    )
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc.returncode, {c["component"]: c["ok"] for c in json.loads(proc.stdout)["store"]}
 
@@ -344,17 +395,24 @@ def test_kill_9_mid_ingest_then_rerun(tmp_path):
     visible stays whole, and a re-run finishes the job with no duplicates."""
     folder = tmp_path / "in"
     for i in range(60):
-        write(folder / f"n{i:02d}.txt", f"Story {i}\nSource: Wire\nDate: 2024-01-{i % 28 + 1:02d}\n\n"
-                                        f"Story {i} begins here. {body(100 + i, 3)}")
+        write(
+            folder / f"n{i:02d}.txt",
+            f"Story {i}\nSource: Wire\nDate: 2024-01-{i % 28 + 1:02d}\n\nStory {i} begins here. {body(100 + i, 3)}",
+        )
     home = tmp_path / "home"
     env = {**{k: v for k, v in os.environ.items() if k != "QA_EMBEDDER"}, "QA_HOME": str(home)}
     seed = int.from_bytes(os.urandom(4), "little")
     rng = random.Random(seed)
     killed_while_writing = 0
-    for trial in range(3):
+    for _ in range(3):
         before = max(ok_count(home / "articles.sqlite"), 0)
-        proc = subprocess.Popen([str(QA), "ingest", str(folder), "--json"], env=env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [str(QA), "ingest", str(folder), "--json"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         deadline = time.monotonic() + 180
         while proc.poll() is None and ok_count(home / "articles.sqlite") <= before and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -370,8 +428,14 @@ def test_kill_9_mid_ingest_then_rerun(tmp_path):
     _, checks = store_checks(home)
     assert checks["every chunk has its vector"] and checks["every article has chunks"], (seed, checks)
 
-    final = subprocess.run([str(QA), "ingest", str(folder), "--json"], env=env, capture_output=True, text=True,
-                           timeout=300, stdin=subprocess.DEVNULL)
+    final = subprocess.run(
+        [str(QA), "ingest", str(folder), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
     assert final.returncode == 0, final.stderr
     counts = json.loads(final.stdout)["counts"]
     assert counts["new"] + counts["unchanged"] == 60 and counts["duplicate"] == counts["failed"] == 0, counts

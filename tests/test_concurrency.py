@@ -18,7 +18,8 @@ def _articles(folder: Path, n: int, prefix: str) -> None:
     for i in range(n):
         (folder / f"{prefix}{i:03d}.txt").write_text(
             f"Story {prefix} {i}\nSource: Wire {i % 3}\nDate: 2026-01-{i % 28 + 1:02d}\n\n"
-            + " ".join(f"Sentence {j} of story {prefix} {i} reports event {i * 7 + j}." for j in range(30)))
+            + " ".join(f"Sentence {j} of story {prefix} {i} reports event {i * 7 + j}." for j in range(30))
+        )
 
 
 @pytest.mark.slow
@@ -27,10 +28,20 @@ def test_two_ingests_at_once_wait_for_each_other_and_agree(home, tmp_path):
     _articles(tmp_path / "b", 25, "b")
     env = {**os.environ, "QA_HOME": str(home), "QA_EMBEDDER": "fake"}
     # both ingest the shared folder a, and each its own folder
-    first = subprocess.Popen(QA + ["ingest", str(tmp_path / "a"), str(tmp_path / "b"), "--json"], env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    second = subprocess.Popen(QA + ["ingest", str(tmp_path / "b"), str(tmp_path / "a"), "--json"], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        QA + ["ingest", str(tmp_path / "a"), str(tmp_path / "b"), "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    second = subprocess.Popen(
+        QA + ["ingest", str(tmp_path / "b"), str(tmp_path / "a"), "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     out1, err1 = first.communicate(timeout=600)
     out2, err2 = second.communicate(timeout=600)
     assert first.returncode == 0 and second.returncode == 0, (err1, err2)

@@ -12,13 +12,13 @@ from typer.testing import CliRunner
 from qa.cli import app
 from qa.eval.adapters import load_set
 from qa.eval.cache import CachedLLM
-from qa.eval.runs import RunDir, compare
 from qa.eval.corpora import Corpora
 from qa.eval.evaluate import evaluate
 from qa.eval.gold import EvalItem, EvalSet
+from qa.eval.runs import RunDir, compare
 from qa.eval.scoring import TIMING
-from tests.fakes import FakeLLM
 from qa.prompts import REFUSAL
+from tests.fakes import FakeLLM
 
 REPO = Path(__file__).resolve().parent.parent
 GOLD = REPO / "eval" / "sample" / "gold.jsonl"
@@ -84,8 +84,9 @@ def test_extractive_run_is_deterministic(sample_set, stores, embedder):
     subset = only(sample_set, "s02", "s05", "s08", "s13")
     first = run(subset, stores, embedder, None)
     second = run(subset, stores, embedder, None)
-    strip = lambda rows: [{**r, "timings": None, "metrics": {k: v for k, v in r["metrics"].items()  # noqa: E731
-                                                             if k not in TIMING}} for r in rows]
+    strip = lambda rows: [
+        {**r, "timings": None, "metrics": {k: v for k, v in r["metrics"].items() if k not in TIMING}} for r in rows
+    ]
     assert strip(first) == strip(second)
     mc = [r for r in first if r["choices"]]
     assert all(r["choice_source"] == "support" for r in mc) and all(r["metrics"]["mc"] == 1.0 for r in mc)
@@ -153,6 +154,7 @@ def test_item_with_an_empty_corpus_is_refused_without_retrieval(tmp_path, embedd
 
 # ---- the command line ---------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def qa(monkeypatch):
     monkeypatch.setenv("QA_EMBEDDER", "fake")  # fast: this checks the command, not the retrieval
@@ -210,8 +212,15 @@ def test_html_report_has_charts_and_flips(tmp_path):
     def make(name: str, mcs: list[float]) -> RunDir:
         run_dir = RunDir.create(tmp_path, name, {"llm": name})
         for i, value in enumerate(mcs):
-            run_dir.append({"id": str(i), "question": f"Q{i} <b>?", "short": "", "answer": "x",
-                            "metrics": {"mc": value, "latency_s": 1.0}})
+            run_dir.append(
+                {
+                    "id": str(i),
+                    "question": f"Q{i} <b>?",
+                    "short": "",
+                    "answer": "x",
+                    "metrics": {"mc": value, "latency_s": 1.0},
+                }
+            )
         return run_dir
 
     a, b = make("a", [0, 0, 1]), make("b", [1, 1, 1])
@@ -226,8 +235,9 @@ def test_summary_items_are_scored_with_rouge_against_the_best_reference(tmp_path
 
     scores = summary_scores("the cat sat on the mat", "a dog barked\n\nthe cat sat on the mat")
     assert scores["rouge1"] == scores["rouge2"] == scores["rougeL"] == 1.0 and scores["summary_words"] == 6
-    summaries = load_set("summaries", REPO / "eval" / "sample" / "summaries.jsonl", workspace=tmp_path,
-                         corpus=[str(SAMPLE)])
+    summaries = load_set(
+        "summaries", REPO / "eval" / "sample" / "summaries.jsonl", workspace=tmp_path, corpus=[str(SAMPLE)]
+    )
     evalset = EvalSet("s", "summaries", summaries.items[2:], summaries.corpora)
     (row,) = run(evalset, stores, embedder, None)
     got = row["metrics"]
@@ -248,8 +258,17 @@ def test_a_run_killed_midway_resumes_where_it_stopped(tmp_path, home):
     gold.write_text("".join(json.dumps({**r, "id": f"{r['id']}-{n}"}) + "\n" for n in range(4) for r in rows))
     runs = tmp_path / "runs"
     env = {**os.environ, "QA_HOME": str(home), "QA_EMBEDDER": "fake"}
-    command = [str(Path(sys.executable).parent / "qa"), "eval", str(gold), "--corpus", str(SAMPLE),
-               "--llm", "extractive", "--runs", str(runs)]
+    command = [
+        str(Path(sys.executable).parent / "qa"),
+        "eval",
+        str(gold),
+        "--corpus",
+        str(SAMPLE),
+        "--llm",
+        "extractive",
+        "--runs",
+        str(runs),
+    ]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     results = None

@@ -21,14 +21,23 @@ def write_lines(path: Path, rows: list[dict]) -> Path:
 
 # ---- gold --------------------------------------------------------------------------------------
 
+
 def test_gold_format_reads_every_field(tmp_path):
-    gold = write_lines(tmp_path / "gold.jsonl", [
-        {"id": "q1", "question": "How long is the line?", "answers": ["9.4 km", "9.4"], "gold_articles": ["a.md"],
-         "date": "2024/02/26"},
-        {"id": "q2", "question": "Which?", "answers": [], "choices": ["x", "y"], "answer_index": 1},
-        {"id": "q3", "question": "Unknown?", "answers": [], "unanswerable": True},
-        {"id": "q4", "question": "Summarise it.", "summary": "A short summary."},
-    ])
+    gold = write_lines(
+        tmp_path / "gold.jsonl",
+        [
+            {
+                "id": "q1",
+                "question": "How long is the line?",
+                "answers": ["9.4 km", "9.4"],
+                "gold_articles": ["a.md"],
+                "date": "2024/02/26",
+            },
+            {"id": "q2", "question": "Which?", "answers": [], "choices": ["x", "y"], "answer_index": 1},
+            {"id": "q3", "question": "Unknown?", "answers": [], "unanswerable": True},
+            {"id": "q4", "question": "Summarise it.", "summary": "A short summary."},
+        ],
+    )
     corpus = tmp_path / "articles"
     corpus.mkdir()
     (corpus / "a.md").write_text("---\ntitle: A\n---\nText.")
@@ -43,13 +52,16 @@ def test_gold_format_reads_every_field(tmp_path):
     assert load_set("gold", gold, workspace=tmp_path / "ws").corpora == {}  # the user's own collection
 
 
-@pytest.mark.parametrize("row, message", [
-    ({"id": "a", "question": "Q?", "answers": ["x"], "choices": ["x"], "answer_index": 3}, "answer_index"),
-    ({"id": "a", "question": "Q?"}, "unanswerable"),
-    ({"id": "a", "answers": ["x"]}, "question"),
-    ({"id": "a", "question": "Q?", "answers": "x", "gold_articles": 5}, "gold_articles"),
-    ({"id": "a", "question": "Q?", "answers": "x", "date": "last Tuesday"}, "date"),
-])
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        ({"id": "a", "question": "Q?", "answers": ["x"], "choices": ["x"], "answer_index": 3}, "answer_index"),
+        ({"id": "a", "question": "Q?"}, "unanswerable"),
+        ({"id": "a", "answers": ["x"]}, "question"),
+        ({"id": "a", "question": "Q?", "answers": "x", "gold_articles": 5}, "gold_articles"),
+        ({"id": "a", "question": "Q?", "answers": "x", "date": "last Tuesday"}, "date"),
+    ],
+)
 def test_gold_format_errors_name_the_line(tmp_path, row, message):
     gold = write_lines(tmp_path / "gold.jsonl", [row])
     with pytest.raises(QAError, match=message) as caught:
@@ -71,23 +83,51 @@ def test_gold_ids_must_be_unique_and_usage_errors(tmp_path):
 
 # ---- RealTimeQA ------------------------------------------------------------------------------------
 
+
 def realtimeqa_week(folder: Path) -> Path:
     questions = [
-        {"question_id": "20990101_0", "question_date": "2099/01/01", "question_source": "CNN",
-         "question_url": f"https://quiz.test/{SECRET}", "question_sentence": "Which team signed the striker?",
-         "choices": ["Ashford", "Brill", "Corve", "Dunmere"], "answer": ["2"],
-         "evidence": f"{SECRET} Corve signed the striker on Monday."},
-        {"question_id": "20990101_1", "question_date": "2099/01/01", "question_source": "CNN",
-         "question_url": f"https://quiz.test/{SECRET}", "question_sentence": "What did the council ban?",
-         "choices": ["Kites", "Drones", "Fireworks", "Bonfires"], "answer": ["1"], "evidence": f"{SECRET} drones"},
+        {
+            "question_id": "20990101_0",
+            "question_date": "2099/01/01",
+            "question_source": "CNN",
+            "question_url": f"https://quiz.test/{SECRET}",
+            "question_sentence": "Which team signed the striker?",
+            "choices": ["Ashford", "Brill", "Corve", "Dunmere"],
+            "answer": ["2"],
+            "evidence": f"{SECRET} Corve signed the striker on Monday.",
+        },
+        {
+            "question_id": "20990101_1",
+            "question_date": "2099/01/01",
+            "question_source": "CNN",
+            "question_url": f"https://quiz.test/{SECRET}",
+            "question_sentence": "What did the council ban?",
+            "choices": ["Kites", "Drones", "Fireworks", "Bonfires"],
+            "answer": ["1"],
+            "evidence": f"{SECRET} drones",
+        },
     ]
     results = [
-        {"question_id": "20990101_0", "search_time": "2099/01/02/10:00", "search_result": [
-            {"url": "https://news.test/corve-striker", "title": "Corve sign striker",
-             "text": "Corve signed the striker Ola Brandt on Monday for a club record fee. The deal runs four years.",
-             "authors": ["A. Writer"], "publish_date": "2099-01-01"},
-            {"url": "https://news.test/weather", "title": "Weather", "text": "Rain is expected on Friday across the region.",
-             "publish_date": "2099-01-01"}]},
+        {
+            "question_id": "20990101_0",
+            "search_time": "2099/01/02/10:00",
+            "search_result": [
+                {
+                    "url": "https://news.test/corve-striker",
+                    "title": "Corve sign striker",
+                    "text": "Corve signed the striker Ola Brandt on Monday for a club record fee. "
+                    "The deal runs four years.",
+                    "authors": ["A. Writer"],
+                    "publish_date": "2099-01-01",
+                },
+                {
+                    "url": "https://news.test/weather",
+                    "title": "Weather",
+                    "text": "Rain is expected on Friday across the region.",
+                    "publish_date": "2099-01-01",
+                },
+            ],
+        },
         {"question_id": "20990101_1", "search_time": "2099/01/02/10:00", "search_result": []},
     ]
     write_lines(folder / "20990101_qa.jsonl", questions)
@@ -122,16 +162,22 @@ def test_realtimeqa_own_mode_isolates_each_question_and_hides_evidence(tmp_path)
 
 # ---- RGB ---------------------------------------------------------------------------------------------
 
+
 def rgb_row(i: int, answer) -> dict:
-    return {"id": i, "query": f"Who won race {i}?", "answer": answer, "fakeanswer": "Zed Fake",
-            "positive": [f"P{j}: Ann Winner won race {i}." for j in range(3)],
-            "positive_wrong": [f"W{j}: Zed Fake won race {i}." for j in range(3)],
-            "negative": [f"N{j}: The weather at race {i} was dry." for j in range(6)]}
+    return {
+        "id": i,
+        "query": f"Who won race {i}?",
+        "answer": answer,
+        "fakeanswer": "Zed Fake",
+        "positive": [f"P{j}: Ann Winner won race {i}." for j in range(3)],
+        "positive_wrong": [f"W{j}: Zed Fake won race {i}." for j in range(3)],
+        "negative": [f"N{j}: The weather at race {i} was dry." for j in range(6)],
+    }
 
 
 def test_rgb_noise_ratio_picks_documents_as_rgb_does():
     row = rgb_row(1, "Ann Winner")
-    kinds = lambda docs: sorted(d[0] for d in docs)  # noqa: E731
+    kinds = lambda docs: sorted(d[0] for d in docs)
     assert kinds(rgb_documents(row, "noise", 0.0, 5, 0)) == ["N", "N", "P", "P", "P"]  # 3 positives, topped up
     assert kinds(rgb_documents(row, "noise", 0.4, 5, 0)) == ["N", "N", "P", "P", "P"]
     assert kinds(rgb_documents(row, "noise", 0.6, 5, 0)) == ["N", "N", "N", "P", "P"]
@@ -161,15 +207,24 @@ def test_rgb_modes_become_items_with_their_own_corpora(tmp_path):
 
 # ---- SQuAD sample --------------------------------------------------------------------------------------
 
+
 def test_squad_sample_pairs_questions_with_their_paragraph(tmp_path):
     folder = tmp_path / "squad"
     folder.mkdir()
     para = "The Vellmar bridge opened in 1931. It spans the river Oste and carries a railway."
-    (folder / "queries.json").write_text(json.dumps({"queries": [
-        {"id": "x1", "context": para, "question": "When did the Vellmar bridge open?"},
-        {"id": "x2", "context": para, "question": "What does the bridge carry?"}]}))
-    (folder / "ground_truth.json").write_text(json.dumps({
-        "x1": {"answers": ["1931", "1931"], "is_impossible": False}, "x2": {"answers": ["a railway"]}}))
+    (folder / "queries.json").write_text(
+        json.dumps(
+            {
+                "queries": [
+                    {"id": "x1", "context": para, "question": "When did the Vellmar bridge open?"},
+                    {"id": "x2", "context": para, "question": "What does the bridge carry?"},
+                ]
+            }
+        )
+    )
+    (folder / "ground_truth.json").write_text(
+        json.dumps({"x1": {"answers": ["1931", "1931"], "is_impossible": False}, "x2": {"answers": ["a railway"]}})
+    )
     s = load_set("squad", folder, workspace=tmp_path / "ws")
     x1, x2 = s.items
     assert x1.answers == ("1931",) and x2.answers == ("a railway",)  # duplicates dropped
@@ -182,13 +237,19 @@ def test_squad_sample_pairs_questions_with_their_paragraph(tmp_path):
 
 # ---- summaries ------------------------------------------------------------------------------------------
 
+
 def test_summaries_from_the_news_summary_set_keep_every_reference(tmp_path):
     body = "The Oste bridge reopened on Monday after repairs. Trains run every hour again."
     data = tmp_path / "writer_summaries.json"
-    data.write_text(json.dumps([{"article_id": "7", "article": body, "summary": "The bridge reopened."},
-                                {"article_id": "7", "article": body, "summary": " Trains  run again. "},
-                                {"article_id": "9", "article": "Another story about rain in the valley.",
-                                 "summary": "Rain."}]))
+    data.write_text(
+        json.dumps(
+            [
+                {"article_id": "7", "article": body, "summary": "The bridge reopened."},
+                {"article_id": "7", "article": body, "summary": " Trains  run again. "},
+                {"article_id": "9", "article": "Another story about rain in the valley.", "summary": "Rain."},
+            ]
+        )
+    )
     s = load_set("summaries", data, workspace=tmp_path / "ws")
     first, second = s.items
     assert first.id == "7" and first.question == "" and first.summary == "The bridge reopened.\n\nTrains run again."

@@ -9,63 +9,94 @@ from html import escape
 import pytest
 from typer.testing import CliRunner
 
-from tests.local_web import article_html
 from qa.cli import app
 from qa.doctor import store_checks
 from qa.errors import QAError
 from qa.ingest.feeds import FeedList, add_feed, parse_feed, remove_feed, update_feeds
-from qa.ingest.fetch import FetchError, FetchLimits, Fetcher
+from qa.ingest.fetch import Fetcher, FetchError, FetchLimits
+from tests.local_web import article_html
 
-LONG = " ".join(f"Paragraph {n} of the council report says the tram budget rose by {n} million euros "
-                f"because steel prices climbed and the tunnel section was redesigned twice." for n in range(12))
+LONG = " ".join(
+    f"Paragraph {n} of the council report says the tram budget rose by {n} million euros "
+    f"because steel prices climbed and the tunnel section was redesigned twice."
+    for n in range(12)
+)
 LAST_MODIFIED = "Tue, 13 Jan 2026 08:00:00 GMT"
 
 
 def rss(site, items: list[dict]) -> str:
     parts = []
     for it in items:
-        parts.append(f"<item><title>{escape(it['title'])}</title><guid>{it['guid']}</guid>"
-                     + (f"<link>{site.url(it['path'])}</link>" if it.get("path") else "")
-                     + (f"<pubDate>{it['date']}</pubDate>" if it.get("date") else "")
-                     + f"<description>{escape(it.get('summary', 'A short teaser.'))}</description>"
-                     + (f"<content:encoded><![CDATA[{it['content']}]]></content:encoded>" if it.get("content") else "")
-                     + "</item>")
-    return ('<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" '
-            'xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel><title>Coast Courier</title>'
-            f"<link>{site.url('/')}</link><description>News</description>{''.join(parts)}</channel></rss>")
+        parts.append(
+            f"<item><title>{escape(it['title'])}</title><guid>{it['guid']}</guid>"
+            + (f"<link>{site.url(it['path'])}</link>" if it.get("path") else "")
+            + (f"<pubDate>{it['date']}</pubDate>" if it.get("date") else "")
+            + f"<description>{escape(it.get('summary', 'A short teaser.'))}</description>"
+            + (f"<content:encoded><![CDATA[{it['content']}]]></content:encoded>" if it.get("content") else "")
+            + "</item>"
+        )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" '
+        'xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel><title>Coast Courier</title>'
+        f"<link>{site.url('/')}</link><description>News</description>{''.join(parts)}</channel></rss>"
+    )
 
 
 def atom(site, entries: list[dict]) -> str:
-    parts = [f"<entry><title>{escape(e['title'])}</title><id>{e['id']}</id>"
-             f'<link rel="alternate" href="{e["path"]}"/><updated>{e["updated"]}</updated>'
-             f"<summary>Teaser.</summary></entry>" for e in entries]
-    return ('<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
-            f"<title>Valley Wire</title><id>urn:valley</id><updated>2026-01-14T10:00:00Z</updated>"
-            f"{''.join(parts)}</feed>")
+    parts = [
+        f"<entry><title>{escape(e['title'])}</title><id>{e['id']}</id>"
+        f'<link rel="alternate" href="{e["path"]}"/><updated>{e["updated"]}</updated>'
+        f"<summary>Teaser.</summary></entry>"
+        for e in entries
+    ]
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+        f"<title>Valley Wire</title><id>urn:valley</id><updated>2026-01-14T10:00:00Z</updated>"
+        f"{''.join(parts)}</feed>"
+    )
 
 
 RSS_ITEMS = [
-    {"title": "Harbour breakwater to be rebuilt", "guid": "cc-1", "path": "/news/harbour",
-     "date": "Mon, 12 Jan 2026 09:30:00 +0100"},
-    {"title": "Ferry timetable changes", "guid": "cc-2", "path": "/news/ferry", "date": "Tue, 13 Jan 2026 07:00:00 +0100"},
-    {"title": "Tram budget report", "guid": "cc-3", "path": "/news/tram", "date": "Wed, 14 Jan 2026 18:00:00 +0100",
-     "content": "".join(f"<p>{s}.</p>" for s in LONG.split(". "))},
+    {
+        "title": "Harbour breakwater to be rebuilt",
+        "guid": "cc-1",
+        "path": "/news/harbour",
+        "date": "Mon, 12 Jan 2026 09:30:00 +0100",
+    },
+    {
+        "title": "Ferry timetable changes",
+        "guid": "cc-2",
+        "path": "/news/ferry",
+        "date": "Tue, 13 Jan 2026 07:00:00 +0100",
+    },
+    {
+        "title": "Tram budget report",
+        "guid": "cc-3",
+        "path": "/news/tram",
+        "date": "Wed, 14 Jan 2026 18:00:00 +0100",
+        "content": "".join(f"<p>{s}.</p>" for s in LONG.split(". ")),
+    },
 ]
-FERRY = ("The ferry operator will add two evening sailings to the island from February, the port said on Tuesday. "
-         "Morning departures move fifteen minutes earlier to meet the first train, and season tickets keep their "
-         "price until the summer. Passenger numbers rose by a tenth last year as the bridge closed for repairs.")
+FERRY = (
+    "The ferry operator will add two evening sailings to the island from February, the port said on Tuesday. "
+    "Morning departures move fifteen minutes earlier to meet the first train, and season tickets keep their "
+    "price until the summer. Passenger numbers rose by a tenth last year as the bridge closed for repairs."
+)
 
 
-LIGHTHOUSE = ("The old lighthouse on the north pier opens to visitors again on Saturday after a two-year restoration. "
-              "Volunteers repainted the tower and a museum now fills the keeper's cottage. Tickets cost four euros, "
-              "and school groups visit for free on weekdays until the end of June.")
+LIGHTHOUSE = (
+    "The old lighthouse on the north pier opens to visitors again on Saturday after a two-year restoration. "
+    "Volunteers repainted the tower and a museum now fills the keeper's cottage. Tickets cost four euros, "
+    "and school groups visit for free on weekdays until the end of June."
+)
 
 
 def serve_rss(site, **feed_options) -> str:
     site.add("/news/harbour", article_html())
     site.add("/news/ferry", article_html(title="Ferry timetable changes", body=FERRY, published=""))
-    return site.add("/feed.xml", rss(site, RSS_ITEMS), content_type="application/rss+xml; charset=utf-8",
-                    **feed_options)
+    return site.add(
+        "/feed.xml", rss(site, RSS_ITEMS), content_type="application/rss+xml; charset=utf-8", **feed_options
+    )
 
 
 @pytest.fixture
@@ -115,8 +146,10 @@ def test_atom_with_last_modified_only(site, env):
     store, _, feeds, fetcher, update = env
     site.add("/valley/1", article_html(title="Valley dam inspected", site_name="Valley Wire"))
     site.add("/valley/2026/01/14/rain", article_html(title="Rain returns", body=FERRY, published=""))
-    entries = [{"title": "Valley dam inspected", "id": "urn:v1", "path": "/valley/1", "updated": "2026-01-13T10:00:00Z"},
-               {"title": "Rain returns", "id": "urn:v2", "path": "/valley/2026/01/14/rain", "updated": ""}]
+    entries = [
+        {"title": "Valley dam inspected", "id": "urn:v1", "path": "/valley/1", "updated": "2026-01-13T10:00:00Z"},
+        {"title": "Rain returns", "id": "urn:v2", "path": "/valley/2026/01/14/rain", "updated": ""},
+    ]
     url = site.add("/atom", atom(site, entries), content_type="application/atom+xml", last_modified=LAST_MODIFIED)
     add_feed(feeds, url, fetcher=fetcher)
     assert update().ingest.count("new") == 2
@@ -136,8 +169,11 @@ def test_without_validators_only_new_or_changed_entries_are_fetched(site, env):
     assert [(f.status, f.loaded) for f in again.feeds] == [("updated", 0)] and page_hits(site) == 2
 
     # one entry changes, one is added: only those two are loaded
-    items = [dict(RSS_ITEMS[0], summary="Updated: tender delayed."), *RSS_ITEMS[1:],
-             {"title": "Lighthouse reopens", "guid": "cc-4", "path": "/news/lighthouse"}]
+    items = [
+        dict(RSS_ITEMS[0], summary="Updated: tender delayed."),
+        *RSS_ITEMS[1:],
+        {"title": "Lighthouse reopens", "guid": "cc-4", "path": "/news/lighthouse"},
+    ]
     site.add("/news/lighthouse", article_html(title="Lighthouse reopens", body=LIGHTHOUSE))
     site.add("/feed.xml", rss(site, items), content_type="application/rss+xml")
     third = update()
@@ -148,9 +184,11 @@ def test_without_validators_only_new_or_changed_entries_are_fetched(site, env):
 
 def test_entry_failures_passing_ones_are_retried(site, env):
     store, index, feeds, fetcher, update = env
-    items = [{"title": "Slow page", "guid": "s", "path": "/news/slow"},
-             {"title": "Gone page", "guid": "g", "path": "/news/gone"},
-             {"title": "Harbour", "guid": "h", "path": "/news/harbour"}]
+    items = [
+        {"title": "Slow page", "guid": "s", "path": "/news/slow"},
+        {"title": "Gone page", "guid": "g", "path": "/news/gone"},
+        {"title": "Harbour", "guid": "h", "path": "/news/harbour"},
+    ]
     site.add("/news/slow", article_html(title="Slow", body=FERRY), delay=8)
     site.add("/news/harbour", article_html())
     url = site.add("/feed.xml", rss(site, items), content_type="application/rss+xml", etag=True)
@@ -158,7 +196,9 @@ def test_entry_failures_passing_ones_are_retried(site, env):
     first = update()
     assert {(i.origin.rsplit("/", 1)[1], i.status, i.detail) for i in first.ingest.items} == {
         ("slow", "failed", "timed out after 3 s (raise QA_FETCH_TIMEOUT to wait longer)"),
-        ("gone", "failed", "HTTP 404 Not Found"), ("harbour", "new", "")}
+        ("gone", "failed", "HTTP 404 Not Found"),
+        ("harbour", "new", ""),
+    }
     assert first.feeds[0].retry == 1
     assert all(c.ok for c in store_checks(store, index)) and len(store.articles()) == 1
     (saved,) = feeds.load()

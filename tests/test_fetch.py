@@ -8,16 +8,18 @@ import json
 import textwrap
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from tests.local_web import STORY, article_html, closed_port_url, make_pdf
 from qa import __version__
 from qa.cli import app
 from qa.doctor import store_checks
-from qa.ingest.fetch import FetchLimits, Fetcher, Page, canonical_url, date_from_url, load_page, load_url
-from qa.ingest.pipeline import ingest
+from qa.ingest.fetch import Fetcher, FetchLimits, Page, canonical_url, date_from_url, load_page, load_url
 from qa.ingest.loaders import load_file, load_pdf
+from qa.ingest.pipeline import ingest
+from tests.local_web import STORY, article_html, closed_port_url, make_pdf
 
 PDF_LINES = textwrap.wrap(STORY, 80)
 
@@ -52,8 +54,12 @@ def test_an_html_page_becomes_an_article_with_its_metadata(site, env):
     (stored,) = store.articles()
     a = stored.article
     assert a.url == site.url("/news/harbour") == stored.key  # the canonical URL is the identity
-    assert (a.title, a.source, a.author, a.date) == ("Harbour breakwater to be rebuilt", "Coast Courier",
-                                                     "Ana Ruiz", "2026-01-12")
+    assert (a.title, a.source, a.author, a.date) == (
+        "Harbour breakwater to be rebuilt",
+        "Coast Courier",
+        "Ana Ruiz",
+        "2026-01-12",
+    )
     assert a.origin == url and "42 million euros" in a.text and "All rights reserved" not in a.text
     assert site.user_agents == [f"qa/{__version__}"]
     assert_nothing_half_written(store, index)
@@ -93,8 +99,9 @@ def test_canonical_url_rules():
 def test_dates_come_from_the_page_then_the_feed_then_the_url(site):
     undated = article_html(published="")
     with Fetcher() as fetcher:
-        page = lambda path, html: Page(url=site.url(path), final_url=site.url(path), status=200,  # noqa: E731
-                                       media_type="text/html", body=html.encode())
+        page = lambda path, html: Page(
+            url=site.url(path), final_url=site.url(path), status=200, media_type="text/html", body=html.encode()
+        )
         meta = load_page(page("/2024/05/06/x", article_html()), origin="o", feed_date="Tue, 02 Apr 2024 10:00:00 GMT")
         feed = load_page(page("/2024/05/06/x", undated), origin="o", feed_date="Tue, 02 Apr 2024 23:30:00 -0500")
         in_url = load_page(page("/2024/05/06/x", undated), origin="o")
@@ -108,11 +115,18 @@ def test_dates_come_from_the_page_then_the_feed_then_the_url(site):
     assert "kept undated" in nothing.problems[0].reason
 
 
-@pytest.mark.parametrize("url, expected", [
-    ("https://a.test/2026/01/12/story", "2026-01-12"), ("https://a.test/news/2025-11-03-vote", "2025-11-03"),
-    ("https://a.test/world/2024/jan/05/floods", "2024-01-05"), ("https://a.test/2026/13/01/x", ""),
-    ("https://a.test/story-20260112", ""), ("https://a.test/2999/01/01/future", ""), ("https://a.test/a/b", ""),
-])
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("https://a.test/2026/01/12/story", "2026-01-12"),
+        ("https://a.test/news/2025-11-03-vote", "2025-11-03"),
+        ("https://a.test/world/2024/jan/05/floods", "2024-01-05"),
+        ("https://a.test/2026/13/01/x", ""),
+        ("https://a.test/story-20260112", ""),
+        ("https://a.test/2999/01/01/future", ""),
+        ("https://a.test/a/b", ""),
+    ],
+)
 def test_date_from_url(url, expected):
     assert date_from_url(url) == expected
 
@@ -122,13 +136,18 @@ def test_date_from_url(url, expected):
 
 def test_a_fetched_pdf_and_a_pdf_file(site, env, tmp_path):
     store, index, run = env
-    data = make_pdf(PDF_LINES, title="Breakwater works: the plan", author="Port Office",
-                    created="D:20260112093000+01'00'")
+    data = make_pdf(
+        PDF_LINES, title="Breakwater works: the plan", author="Port Office", created="D:20260112093000+01'00'"
+    )
     url = site.add("/docs/plan", data, content_type="application/pdf")
     assert run(url).count("new") == 1
     (fetched,) = store.articles()
     assert (fetched.article.title, fetched.article.author, fetched.article.date, fetched.article.url) == (
-        "Breakwater works: the plan", "Port Office", "2026-01-12", url)
+        "Breakwater works: the plan",
+        "Port Office",
+        "2026-01-12",
+        url,
+    )
     # printed lines are joined again: sentences run across the line breaks of the page
     assert "rebuild the northern breakwater after winter storms cracked it" in fetched.article.text
 
@@ -228,8 +247,10 @@ def test_a_feed_given_to_ingest_says_how_to_follow_it(site):
     site.add("/feed.xml", "<rss version='2.0'><channel></channel></rss>", content_type="application/rss+xml")
     with Fetcher() as fetcher:
         (problem,) = load_url(site.url("/feed.xml"), fetcher=fetcher).problems
-    assert problem.reason == ("content type application/rss+xml is not an article (HTML, PDF or plain text); "
-                              "follow a feed with `qa feeds add URL`")
+    assert problem.reason == (
+        "content type application/rss+xml is not an article (HTML, PDF or plain text); "
+        "follow a feed with `qa feeds add URL`"
+    )
 
 
 def test_missing_content_type_is_sniffed(site):
@@ -258,10 +279,11 @@ def test_qa_ingest_url_with_limits_from_settings(site, monkeypatch):
     result = runner.invoke(app, ["ingest", good, site.url("/slow"), site.url("/big"), site.url("/r1")])
     assert result.exit_code == 1, result.output
     lines = [" ".join(line.split()) for line in result.stderr.splitlines() if line.startswith("failed")]
-    assert lines == [f"failed {site.url('/slow')}: timed out after 2 s (raise QA_FETCH_TIMEOUT to wait longer)",
-                     f"failed {site.url('/big')}: response is 0.03 MB, over the 0.02 MB limit "
-                     "(raise QA_FETCH_MAX_MB to allow it)",
-                     f"failed {site.url('/r1')}: too many redirects (more than 1)"]
+    assert lines == [
+        f"failed {site.url('/slow')}: timed out after 2 s (raise QA_FETCH_TIMEOUT to wait longer)",
+        f"failed {site.url('/big')}: response is 0.03 MB, over the 0.02 MB limit (raise QA_FETCH_MAX_MB to allow it)",
+        f"failed {site.url('/r1')}: too many redirects (more than 1)",
+    ]
     assert "Traceback" not in result.output
     sources = json.loads(runner.invoke(app, ["sources", "--json"]).stdout)
     assert [(s["url"], s["date"], s["source"]) for s in sources] == [(good, "2026-01-12", "Coast Courier")]

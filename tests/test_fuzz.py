@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from qa.chunking import chunk_article
-from qa.ingest.loaders import load_file, make_article
+from qa.ingest.articles import make_article
+from qa.ingest.loaders import load_file
 
 SUFFIXES = [".txt", ".md", ".html", ".json", ".jsonl"]
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -57,7 +59,7 @@ def test_chunker_covers_any_text_with_valid_offsets(text):
     chunks = chunk_article(article, max_tokens=60, overlap=10)
     assert chunks
     for c in chunks:
-        assert article.text[c.start:c.end] == c.text
+        assert article.text[c.start : c.end] == c.text
     covered = set()
     for c in chunks:
         covered.update(range(c.start, c.end))

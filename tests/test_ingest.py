@@ -9,14 +9,16 @@ from pathlib import Path
 import pytest
 
 from qa.doctor import store_checks
-from tests.fakes import FakeEmbedder
 from qa.errors import QAError
+from qa.ingest.articles import make_article
 from qa.ingest.pipeline import identity_key, ingest
 from qa.search.bm25 import open_index
-from qa.ingest.loaders import make_article
+from tests.fakes import FakeEmbedder
 
-WORDS = ("council budget tram harbour strike union vote drought rain farmers minister bridge port engineers "
-         "cost delay reported Tuesday million euros workers said plan city region water prices rose").split()
+WORDS = (
+    "council budget tram harbour strike union vote drought rain farmers minister bridge port engineers "
+    "cost delay reported Tuesday million euros workers said plan city region water prices rose"
+).split()
 
 
 def long_body(seed: int, sentences: int = 60, extra: str = "") -> str:
@@ -34,9 +36,14 @@ def write(path: Path, text: str) -> Path:
 
 
 def news(folder: Path, n: int = 3, sentences: int = 6) -> list[Path]:
-    return [write(folder / f"a{i:02d}.txt", f"Headline {i}\nSource: Wire {i % 2}\nDate: 2024-02-{i + 1:02d}\n\n"
-                  + long_body(i, sentences, extra=f"Marker{i} closes the story."))
-            for i in range(n)]
+    return [
+        write(
+            folder / f"a{i:02d}.txt",
+            f"Headline {i}\nSource: Wire {i % 2}\nDate: 2024-02-{i + 1:02d}\n\n"
+            + long_body(i, sentences, extra=f"Marker{i} closes the story."),
+        )
+        for i in range(n)
+    ]
 
 
 @pytest.fixture
@@ -47,8 +54,9 @@ def env(make_store, index_for, fake_embedder):
 
     class Env:
         def run(self, *paths, **kw):
-            return ingest([str(p) for p in paths], store=store, embedder=kw.pop("embedder", fake_embedder),
-                          index=index, **kw)
+            return ingest(
+                [str(p) for p in paths], store=store, embedder=kw.pop("embedder", fake_embedder), index=index, **kw
+            )
 
     e = Env()
     e.store, e.index, e.embedder = store, index, fake_embedder
@@ -81,7 +89,7 @@ def test_first_ingest_stores_everything(env, tmp_path):
     # chunks read back from the catalogue are exact slices of the stored text
     texts = {a.article.id: a.article.text for a in stored}
     for c in env.store.chunks():
-        assert texts[c.article_id][c.start:c.end] == c.text
+        assert texts[c.article_id][c.start : c.end] == c.text
 
 
 def test_reingesting_unchanged_articles_adds_nothing(env, tmp_path):
@@ -115,8 +123,11 @@ def test_corrected_title_and_date_are_rewritten_without_re_embedding(env, tmp_pa
     assert report.count("updated") == 1 and report.chunks_added == 0
     assert report.items[0].detail == "new title, source, date"
     (stored,) = env.store.articles()
-    assert (stored.article.title, stored.article.source, stored.article.date) == \
-        ("Headline, corrected", "Wire 9", "2025-03-04")
+    assert (stored.article.title, stored.article.source, stored.article.date) == (
+        "Headline, corrected",
+        "Wire 9",
+        "2025-03-04",
+    )
     assert env.store.vector_ids() == vectors and env.store.generation == generation  # nothing re-embedded
     # the vectors' filter fields moved too: a date or source filter in Chroma finds the article
     query = env.embedder.embed(["council budget"])[0]
@@ -183,7 +194,10 @@ def test_repeated_search_results_in_one_run_are_duplicates_not_unchanged(env, tm
     path = write(tmp_path / "week_gcs.jsonl", "\n".join(json.dumps(line) for line in lines))
     report = env.run(path)
     assert {i.origin.rsplit(":", 1)[1]: i.status for i in report.items} == {
-        "1[0]": "new", "2[0]": "duplicate", "3[0]": "duplicate"}
+        "1[0]": "new",
+        "2[0]": "duplicate",
+        "3[0]": "duplicate",
+    }
     assert len(env.store.articles()) == 1
     again = env.run(path)
     assert again.count("unchanged") == 3 and again.count("new") == 0 and again.chunks_added == 0
@@ -195,8 +209,12 @@ def test_failures_are_reported_and_the_rest_is_ingested(env, tmp_path):
     write(tmp_path / "in" / "recs.jsonl", '{"text": "A good record here."}\n{oops\n')
     report = env.run(tmp_path / "in", tmp_path / "nope.txt", tmp_path / "*.none")
     failed = {Path(i.origin).name: i.detail for i in report.failed}
-    assert failed == {"nope.txt": "no such file or folder", "*.none": "no file matches this pattern",
-                      "empty.txt": "file is empty", "recs.jsonl:2": failed["recs.jsonl:2"]}
+    assert failed == {
+        "nope.txt": "no such file or folder",
+        "*.none": "no file matches this pattern",
+        "empty.txt": "file is empty",
+        "recs.jsonl:2": failed["recs.jsonl:2"],
+    }
     assert "line 2" in failed["recs.jsonl:2"]
     assert report.count("new") == 3 and len(env.store.articles()) == 3
 
@@ -223,8 +241,16 @@ def test_remove_deletes_vectors_rows_and_bm25_entries(env, tmp_path):
         index = open_index(env.store)
     assert env.store.find_by_id(gone.article.id) is None
     assert not gone_chunks & env.store.vector_ids()
-    assert env.store.catalogue.db.execute("SELECT COUNT(*) FROM chunks WHERE article_id=?", (gone.article.id,)).fetchone()[0] == 0
-    assert env.store.catalogue.db.execute("SELECT COUNT(*) FROM articles WHERE id=?", (gone.article.id,)).fetchone()[0] == 0
+    assert (
+        env.store.catalogue.db.execute("SELECT COUNT(*) FROM chunks WHERE article_id=?", (gone.article.id,)).fetchone()[
+            0
+        ]
+        == 0
+    )
+    assert (
+        env.store.catalogue.db.execute("SELECT COUNT(*) FROM articles WHERE id=?", (gone.article.id,)).fetchone()[0]
+        == 0
+    )
     assert not gone_chunks & set(index.ids) and index.search("marker1", 3) == []
     assert index.search("marker2", 3)
     assert_consistent(env.store, index)
@@ -244,10 +270,8 @@ def test_open_index_rebuilds_when_the_store_moved_on(env, tmp_path):
 
 def test_one_writer_at_a_time(make_store, fake_embedder):
     first, second = make_store(fake_embedder), make_store(fake_embedder)
-    with first.write_lock():
-        with pytest.raises(QAError, match="Another qa process"):
-            with second.write_lock(wait=False):
-                pass
+    with first.write_lock(), pytest.raises(QAError, match="Another qa process"), second.write_lock(wait=False):
+        pass
     with second.write_lock(wait=False):
         pass
 

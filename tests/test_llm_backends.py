@@ -16,8 +16,7 @@ MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "conten
 
 def _chat(handler) -> OpenAIChat:
     client = httpx.Client(transport=httpx.MockTransport(handler))
-    return OpenAIChat("test-model", base_url="http://llm.test/v1", api_key="sk-test", http_client=client,
-                      max_retries=0)
+    return OpenAIChat("test-model", base_url="http://llm.test/v1", api_key="sk-test", http_client=client, max_retries=0)
 
 
 def test_complete_sends_the_request_and_reads_usage():
@@ -27,11 +26,23 @@ def test_complete_sends_the_request_and_reads_usage():
         seen["url"] = str(request.url)
         seen["auth"] = request.headers["authorization"]
         seen["body"] = json.loads(request.content)
-        return httpx.Response(200, json={
-            "id": "x", "object": "chat.completion", "created": 0, "model": "test-model",
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": "Seven per cent [1]."}}],
-            "usage": {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17}})
+        return httpx.Response(
+            200,
+            json={
+                "id": "x",
+                "object": "chat.completion",
+                "created": 0,
+                "model": "test-model",
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": "Seven per cent [1]."},
+                    }
+                ],
+                "usage": {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17},
+            },
+        )
 
     llm = _chat(handler)
     assert llm.complete(MESSAGES, max_tokens=50) == "Seven per cent [1]."
@@ -48,8 +59,11 @@ def _sse(events: list[dict], done: bool = True) -> bytes:
 
 
 def _chunk(content=None, finish=None, usage=None):
-    choices = [] if content is None and finish is None else [
-        {"index": 0, "delta": {"content": content} if content else {}, "finish_reason": finish}]
+    choices = (
+        []
+        if content is None and finish is None
+        else [{"index": 0, "delta": {"content": content} if content else {}, "finish_reason": finish}]
+    )
     event = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m", "choices": choices}
     if usage:
         event["usage"] = usage
@@ -59,9 +73,18 @@ def _chunk(content=None, finish=None, usage=None):
 def test_stream_yields_pieces_and_usage():
     def handler(request):
         assert json.loads(request.content)["stream"] is True
-        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=_sse([
-            _chunk("Seven "), _chunk("per cent [1]."), _chunk(finish="stop"),
-            _chunk(usage={"prompt_tokens": 30, "completion_tokens": 4, "total_tokens": 34})]))
+        return httpx.Response(
+            200,
+            headers={"content-type": "text/event-stream"},
+            content=_sse(
+                [
+                    _chunk("Seven "),
+                    _chunk("per cent [1]."),
+                    _chunk(finish="stop"),
+                    _chunk(usage={"prompt_tokens": 30, "completion_tokens": 4, "total_tokens": 34}),
+                ]
+            ),
+        )
 
     llm = _chat(handler)
     assert "".join(llm.stream(MESSAGES)) == "Seven per cent [1]."
@@ -70,16 +93,18 @@ def test_stream_yields_pieces_and_usage():
 
 def test_stream_cut_off_midway_is_marked_unfinished():
     def handler(request):
-        return httpx.Response(200, headers={"content-type": "text/event-stream"},
-                              content=_sse([_chunk("Seven "), _chunk("per")], done=False))
+        return httpx.Response(
+            200,
+            headers={"content-type": "text/event-stream"},
+            content=_sse([_chunk("Seven "), _chunk("per")], done=False),
+        )
 
     llm = _chat(handler)
     assert "".join(llm.stream(MESSAGES)) == "Seven per"
     assert llm.usage.finished is False
 
 
-@pytest.mark.parametrize("status, words", [(401, "API key"), (404, "no model"), (500, "HTTP 500"),
-                                           (429, "HTTP 429")])
+@pytest.mark.parametrize("status, words", [(401, "API key"), (404, "no model"), (500, "HTTP 500"), (429, "HTTP 429")])
 def test_server_errors_become_one_clear_message(status, words):
     llm = _chat(lambda request: httpx.Response(status, json={"error": {"message": "nope"}}))
     with pytest.raises(QAError, match=words):

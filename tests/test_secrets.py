@@ -23,10 +23,15 @@ def test_keys_never_reach_any_output(monkeypatch, home, sample_dir, caplog):
     monkeypatch.setenv("QA_EMBEDDER", "fake")
     runner = CliRunner()
     outputs = []
-    for args in (["ingest", str(sample_dir), "--json"], ["doctor"], ["doctor", "--json"], ["stats", "--json"],
-                 ["ask", "--llm", "openai:gpt-x", "What pay rise did the workers accept?"],
-                 ["ask", "--llm", "openai:gpt-x", "--json", "What pay rise?"],
-                 ["ask", "--llm", "extractive", "--json", "What pay rise did the workers accept?"]):
+    for args in (
+        ["ingest", str(sample_dir), "--json"],
+        ["doctor"],
+        ["doctor", "--json"],
+        ["stats", "--json"],
+        ["ask", "--llm", "openai:gpt-x", "What pay rise did the workers accept?"],
+        ["ask", "--llm", "openai:gpt-x", "--json", "What pay rise?"],
+        ["ask", "--llm", "extractive", "--json", "What pay rise did the workers accept?"],
+    ):
         monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{_closed_port()}/v1")
         result = runner.invoke(app, args)
         outputs.append(result.stdout + result.stderr + repr(result.exception or ""))

@@ -17,8 +17,8 @@ import pytest
 
 from qa.errors import QAError
 from qa.ingest.pipeline import ingest
-from qa.search.bm25 import open_index
 from qa.records import Chunk
+from qa.search.bm25 import open_index
 from qa.store import Store
 
 
@@ -35,8 +35,11 @@ def chroma_server(tmp_path_factory):
         exe = Path(shutil.which("chroma") or "chroma")
     port = _free_port()
     data = tmp_path_factory.mktemp("chroma-server")
-    proc = subprocess.Popen([str(exe), "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(exe), "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while True:
@@ -103,12 +106,17 @@ def test_filters_on_source_and_dates(open_store, embedder, sample_dir, home):
 def test_rewritten_metadata_reaches_the_vectors_filters(open_store, fake_embedder):
     from dataclasses import replace
 
-    from qa.ingest.loaders import make_article
+    from qa.ingest.articles import make_article
     from qa.search.retrieval import Filters
 
     store = open_store(fake_embedder)
-    article = make_article("The harbour crane strike ended on Friday. Dockers accepted the offer.",
-                           title="Strike ends", source="Port Wire", date="2024-02-01", origin="a.txt")
+    article = make_article(
+        "The harbour crane strike ended on Friday. Dockers accepted the offer.",
+        title="Strike ends",
+        source="Port Wire",
+        date="2024-02-01",
+        origin="a.txt",
+    )
     chunk = Chunk("c1", article.id, 0, article.text, 0, len(article.text), 12)
     with store.write_lock():
         store.add(article, "a.txt", [chunk], fake_embedder.embed([article.text]))
@@ -121,7 +129,7 @@ def test_rewritten_metadata_reaches_the_vectors_filters(open_store, fake_embedde
 
 def test_crash_before_commit_is_invisible_and_recovered(open_store, fake_embedder):
     from qa.chunking import chunk_article
-    from qa.ingest.loaders import make_article
+    from qa.ingest.articles import make_article
 
     store = open_store(fake_embedder)
     article = make_article("A first sentence about trams. A second one about buses.", title="T", origin="x.txt")
@@ -149,7 +157,7 @@ def test_crash_before_commit_is_invisible_and_recovered(open_store, fake_embedde
 
 def test_chunk_text_is_cut_by_character_offsets_beyond_ascii(open_store, fake_embedder):
     from qa.chunking import chunk_article
-    from qa.ingest.loaders import make_article
+    from qa.ingest.articles import make_article
 
     store = open_store(fake_embedder)
     text = " ".join(f"Café № {n} in Zürich served 🚋 riders “on time” — ½ of them 日本語 speakers." for n in range(40))
@@ -158,7 +166,7 @@ def test_chunk_text_is_cut_by_character_offsets_beyond_ascii(open_store, fake_em
     assert len(chunks) > 3
     store.add(article, "u.txt", chunks, fake_embedder.embed([c.text for c in chunks]))
     stored = store.chunks([article.id])
-    assert [c.text for c in stored] == [article.text[c.start:c.end] for c in chunks] == [c.text for c in chunks]
+    assert [c.text for c in stored] == [article.text[c.start : c.end] for c in chunks] == [c.text for c in chunks]
     assert {c.id for c in store.chunks_by_id([chunks[2].id])} == {chunks[2].id}
 
 
@@ -174,7 +182,7 @@ def test_a_collection_refuses_another_embedder(open_store, fake_embedder):
 
 def _one_article(embedder):
     from qa.chunking import chunk_article
-    from qa.ingest.loaders import make_article
+    from qa.ingest.articles import make_article
 
     article = make_article("Trams run every six minutes on the new line.", title="Trams", origin="t.txt")
     chunks = chunk_article(article)

@@ -11,17 +11,17 @@ from pathlib import Path
 import pytest
 
 from qa.chunking import sentence_spans
-from qa.verify import cited_text
 from qa.errors import UsageError
-from qa.ingest.pipeline import ingest
-from tests.fakes import FakeLLM
-from qa.search.bm25 import open_index
 from qa.ingest.loaders import load_file
-from qa.summarise import (SummaryOptions, article_passages, find_article, parse_lines, split_parts, summarise,
-                          trim)
+from qa.ingest.pipeline import ingest
 from qa.records import Sentence
+from qa.search.bm25 import open_index
 from qa.store import Store
+from qa.store.lookup import find_article
+from qa.summarise import SummaryOptions, article_passages, parse_lines, split_parts, summarise, trim
 from qa.tokens import count_tokens
+from qa.verify import cited_text
+from tests.fakes import FakeLLM
 
 SAMPLE = Path(__file__).resolve().parent.parent / "eval" / "sample" / "articles"
 OPENS = "tram-line-opens.md"
@@ -37,12 +37,16 @@ def shelf(tmp_path_factory, embedder):
         mp.setenv("TIKTOKEN_CACHE_DIR", str(home / "tiktoken"))
         bodies = [load_file(p).articles[0].text for p in sorted(SAMPLE.iterdir())]
         digest = home / "digest.txt"
-        digest.write_text("Harrowfield and Vantelle: the year in review\nSource: Test Digest\nDate: 2026-06-01\n\n"
-                          + "\n".join(bodies), encoding="utf-8")
+        digest.write_text(
+            "Harrowfield and Vantelle: the year in review\nSource: Test Digest\nDate: 2026-06-01\n\n"
+            + "\n".join(bodies),
+            encoding="utf-8",
+        )
         store = Store(home, "articles", embedder.name, embedder.dimension)
         files = [SAMPLE / n for n in (OPENS, "tram-costs-auditor-report.txt", "korvane-strike-ends.md")]
-        report = ingest([str(f) for f in files + [digest]], store=store, embedder=embedder,
-                        index=open_index(store, refresh=False))
+        report = ingest(
+            [str(f) for f in files + [digest]], store=store, embedder=embedder, index=open_index(store, refresh=False)
+        )
         assert report.count("new") == 4
     yield store
     store.close()
@@ -73,10 +77,10 @@ def test_passages_cover_the_article_in_order(opened):
     assert [p.number for p in passages] == list(range(1, len(passages) + 1))
     assert len(passages) > 3
     for p in passages:
-        assert article.text[p.start:p.end] == p.text and p.article_id == article.id
+        assert article.text[p.start : p.end] == p.text and p.article_id == article.id
         assert count_tokens(p.text) <= 80 or len(sentence_spans(p.text)) == 1
-    assert all(a.end <= b.start for a, b in zip(passages, passages[1:]))
-    covered = "".join(article.text[p.start:p.end] for p in passages)
+    assert all(a.end <= b.start for a, b in zip(passages, passages[1:], strict=False))
+    covered = "".join(article.text[p.start : p.end] for p in passages)
     assert covered.replace(" ", "").replace("\n", "") == article.text.replace(" ", "").replace("\n", "")
 
 
@@ -96,11 +100,14 @@ def test_find_article_by_id_path_url_or_title(opened):
 def test_one_call_summary_is_verified_like_an_answer(opened, embedder):
     article = find_article("Riverside Line opens", opened).article
     passages = article_passages(article)
-    fake = FakeLLM(replies=[
-        "**Headline:** Harrowfield's Riverside tram line opened to the public on 21 February 2026 [1].\n"
-        f"- {first_sentence(passages[1].text)} [2]\n"
-        "- The line was paid for by a Martian mining consortium [3].\n"
-        "- The council estimates that 38,000 passengers took a ride on the first day [42]."])
+    fake = FakeLLM(
+        replies=[
+            "**Headline:** Harrowfield's Riverside tram line opened to the public on 21 February 2026 [1].\n"
+            f"- {first_sentence(passages[1].text)} [2]\n"
+            "- The line was paid for by a Martian mining consortium [3].\n"
+            "- The council estimates that 38,000 passengers took a ride on the first day [42]."
+        ]
+    )
     summary = summarise(article, llm=fake, embedder=embedder)
     assert len(fake.calls) == 1 and summary.parts == 1 and summary.calls == 1
     user = fake.calls[0][1]["content"]
@@ -120,18 +127,23 @@ def test_long_article_is_map_reduced_with_global_citations(digest, embedder):
     parts = split_parts(passages, 1000)
     assert len(parts) >= 3 and sum(count_tokens(p.text) for p in passages) > 3000
     # each part's notes cite its passages as [1], [2] (local numbers) and one invented [9]
-    maps = [f"- {first_sentence(part[0].text)} [1]\n- {first_sentence(part[-1].text)} [{len(part)}]\n"
-            f"- Something invented about dragons [9]." for part in parts]
+    maps = [
+        f"- {first_sentence(part[0].text)} [1]\n- {first_sentence(part[-1].text)} [{len(part)}]\n"
+        f"- Something invented about dragons [9]."
+        for part in parts
+    ]
     first, last = parts[0][0], parts[-1][-1]
-    reduce = (f"Headline: {first_sentence(first.text)} [{first.number}]\n"
-              f"- {first_sentence(last.text)} [{last.number}]\n"
-              f"- {first_sentence(parts[1][0].text)} [999]")
+    reduce = (
+        f"Headline: {first_sentence(first.text)} [{first.number}]\n"
+        f"- {first_sentence(last.text)} [{last.number}]\n"
+        f"- {first_sentence(parts[1][0].text)} [999]"
+    )
     fake = FakeLLM(replies=maps + [reduce])
     seen: list[tuple[int, int, str]] = []
     summary = summarise(digest, llm=fake, embedder=embedder, on_progress=lambda *a: seen.append(a))
 
     assert len(fake.calls) == len(parts) + 1 and summary.parts == len(parts) and summary.calls == len(parts) + 1
-    for call, part in zip(fake.calls, parts):  # each map call sees only its part, numbered from 1
+    for call, part in zip(fake.calls, parts, strict=False):  # each map call sees only its part, numbered from 1
         user = call[1]["content"]
         assert f"[{len(part)}]" in user and f"[{len(part) + 1}]" not in user
         assert first_sentence(part[0].text)[:40] in user
@@ -162,8 +174,7 @@ def test_extractive_summary_needs_no_model(opened, embedder):
         assert s.supported and len(s.citations) == 1 and s.text in passages[s.citations[0]].text
     order = [article.text.index(s.text) for s in bullets.sentences]
     assert order == sorted(order)  # in article order
-    paragraph = summarise(article, llm=None, embedder=embedder,
-                          options=SummaryOptions(style="paragraph", words=60))
+    paragraph = summarise(article, llm=None, embedder=embedder, options=SummaryOptions(style="paragraph", words=60))
     assert not paragraph.headline and len(paragraph.points) == 1
     assert paragraph.sentences[0].text == first_sentence(article.text)
     assert sum(len(s.text.split()) for s in paragraph.sentences) <= 60 * 1.15
@@ -171,8 +182,12 @@ def test_extractive_summary_needs_no_model(opened, embedder):
 
 def test_unsupported_model_summary_falls_back_to_extractive(opened, embedder):
     article = find_article("Riverside Line opens", opened).article
-    summary = summarise(article, llm=FakeLLM(replies=["Bananas are a good source of potassium [1]."]),
-                        embedder=embedder, options=SummaryOptions(style="paragraph"))
+    summary = summarise(
+        article,
+        llm=FakeLLM(replies=["Bananas are a good source of potassium [1]."]),
+        embedder=embedder,
+        options=SummaryOptions(style="paragraph"),
+    )
     assert summary.fallback and summary.calls == 1
     assert summary.sentences and all(s.supported and s.citations for s in summary.sentences)
 
@@ -181,17 +196,27 @@ def test_length_is_enforced_on_what_the_model_writes(opened, embedder):
     article = find_article("Riverside Line opens", opened).article
     sentences = [article.text[a:b] for a, b in sentence_spans(article.text)][:8]
     long_reply = " ".join(f"{s} [1]" for s in sentences)
-    paragraph = summarise(article, llm=FakeLLM(replies=[long_reply]), embedder=embedder,
-                          options=SummaryOptions(style="paragraph", words=50))
+    paragraph = summarise(
+        article,
+        llm=FakeLLM(replies=[long_reply]),
+        embedder=embedder,
+        options=SummaryOptions(style="paragraph", words=50),
+    )
     assert 0 < sum(len(s.text.split()) for s in paragraph.sentences) <= 50 * 1.15 or len(paragraph.sentences) == 1
-    bullets = summarise(article, llm=FakeLLM(replies=["\n".join(f"- {s} [1]" for s in sentences)]),
-                        embedder=embedder, options=SummaryOptions(bullets=2, words=400))
+    bullets = summarise(
+        article,
+        llm=FakeLLM(replies=["\n".join(f"- {s} [1]" for s in sentences)]),
+        embedder=embedder,
+        options=SummaryOptions(bullets=2, words=400),
+    )
     assert len(bullets.points) == 2
 
 
 def test_model_text_is_read_in_the_shapes_small_models_write():
-    assert parse_lines("Headline: A B [1]\n- one [2]\n* two [3]\n1. three [4]\nNone") == \
-        ("A B [1]", ["one [2]", "two [3]", "three [4]"])
+    assert parse_lines("Headline: A B [1]\n- one [2]\n* two [3]\n1. three [4]\nNone") == (
+        "A B [1]",
+        ["one [2]", "two [3]", "three [4]"],
+    )
     assert parse_lines("## Summary:\n**Plain first line [1]**\n- point [2]") == ("Plain first line [1]", ["point [2]"])
     items = [[Sentence("one two three four five", (1,), True)], [Sentence("six seven eight nine ten", (2,), True)]]
     assert trim(items, 6) == items[:1] and trim(items, 10) == items and trim(items, 1) == items[:1]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from ..errors import QAError, UsageError
-from ..ingest.loaders import normalise_date
+from ..ingest.articles import normalise_date
 from ..records import Answer, Article, Passage, Sentence
 from ..search.options import Filters
 from ..store import Store
@@ -26,8 +26,18 @@ HELP: tuple[tuple[str, str], ...] = (
     ("/quit", "leave (Ctrl-D too); /resume next time with `qa chat --resume`"),
 )
 COMMANDS = tuple(usage.split()[0][1:] for usage, _ in HELP)
-ALIASES = {"?": "help", "h": "help", "exit": "quit", "q": "quit", "bye": "quit", "summarize": "summarise",
-           "summary": "summarise", "filters": "filter", "new": "reset", "clear": "reset"}
+ALIASES = {
+    "?": "help",
+    "h": "help",
+    "exit": "quit",
+    "q": "quit",
+    "bye": "quit",
+    "summarize": "summarise",
+    "summary": "summarise",
+    "filters": "filter",
+    "new": "reset",
+    "clear": "reset",
+}
 
 
 @dataclass(frozen=True)
@@ -61,7 +71,7 @@ def parse_filters(arg: str, current: Filters, sources: Sequence[str] | None = No
     try:
         tokens = shlex.split(arg)
     except ValueError:
-        raise UsageError("A quote is not closed; write /filter source=\"Capital Wire\".")
+        raise UsageError('A quote is not closed; write /filter source="Capital Wire".')
     if [t.lower() for t in tokens] in (["clear"], ["off"], ["none"]):
         return Filters()
     values = asdict(current)
@@ -127,4 +137,3 @@ def open_passage(session: Session, arg: str, store: Store) -> Opened:
         raise QAError(f"The article of passage [{passage.number}] has been removed from the store since.")
     citing = tuple(s for s in answer.sentences if passage.number in s.citations)
     return Opened(passage, stored.article, citing)
-

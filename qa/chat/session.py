@@ -45,9 +45,9 @@ class Session:
 
 def new_session(collection: str = "articles", filters: Filters = Filters()) -> Session:
     now = datetime.now()
-    return Session(f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}", collection, filters, [],
-                   now.isoformat(timespec="seconds"))
-
+    return Session(
+        f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}", collection, filters, [], now.isoformat(timespec="seconds")
+    )
 
 
 def describe_filters(filters: Filters) -> str:
@@ -92,9 +92,14 @@ def turn_markdown(turn: Turn, number: int | None = None, full_passages: bool = T
 
 
 def transcript_markdown(session: Session, model: str = "") -> str:
-    head = [f"# qa chat, {session.created.replace('T', ' ')}", "",
-            f"Collection *{session.collection}*" + (f" · model *{model}*" if model else "")
-            + f" · filters: {describe_filters(session.filters)}", ""]
+    head = [
+        f"# qa chat, {session.created.replace('T', ' ')}",
+        "",
+        f"Collection *{session.collection}*"
+        + (f" · model *{model}*" if model else "")
+        + f" · filters: {describe_filters(session.filters)}",
+        "",
+    ]
     body = [turn_markdown(t, i) for i, t in enumerate(session.turns, 1)]
     return "\n".join(head + body).rstrip() + "\n"
 
@@ -124,10 +129,17 @@ def _passage_from(d: dict) -> Passage:
 
 
 def _answer_from(d: dict) -> Answer:
-    return Answer(question=d["question"], text=d["text"],
-                  sentences=[Sentence(**{**s, "citations": tuple(s["citations"])}) for s in d["sentences"]],
-                  passages=[_passage_from(p) for p in d["passages"]], model=d["model"], refused=d["refused"],
-                  fallback=d["fallback"], incomplete=d["incomplete"], timings=Timings(**d["timings"]))
+    return Answer(
+        question=d["question"],
+        text=d["text"],
+        sentences=[Sentence(**{**s, "citations": tuple(s["citations"])}) for s in d["sentences"]],
+        passages=[_passage_from(p) for p in d["passages"]],
+        model=d["model"],
+        refused=d["refused"],
+        fallback=d["fallback"],
+        incomplete=d["incomplete"],
+        timings=Timings(**d["timings"]),
+    )
 
 
 def session_to_dict(session: Session) -> dict:
@@ -151,9 +163,11 @@ def save_session(session: Session, directory: Path) -> Path:
 
 def load_last_session(directory: Path) -> Session | None:
     """The most recently saved session that can be read, or None."""
-    paths = sorted(directory.glob("*.json"), key=lambda p: (p.stat().st_mtime_ns, p.name),
-                   reverse=True) \
-        if directory.is_dir() else []
+    paths = (
+        sorted(directory.glob("*.json"), key=lambda p: (p.stat().st_mtime_ns, p.name), reverse=True)
+        if directory.is_dir()
+        else []
+    )
     for path in paths:
         try:
             return session_from_dict(json.loads(path.read_text(encoding="utf-8")))

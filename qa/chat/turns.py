@@ -26,8 +26,11 @@ from .session import Session, Turn, plain
 CARRIED = 2  # cited passages of the previous turn carried into a follow-up's context
 HISTORY_TURNS = 2  # turns shown to the model when it rewrites a follow-up
 
-_REFERENCE = re.compile(r"\b(he|she|it|its|they|them|their|theirs|his|her|hers|him|this|these|those|else)\b"
-                        r"|\bthat\s*[?.!]*$|\b(the|that|this) (company|deal|man|woman|firm|person|group|plan)\b", re.I)
+_REFERENCE = re.compile(
+    r"\b(he|she|it|its|they|them|their|theirs|his|her|hers|him|this|these|those|else)\b"
+    r"|\bthat\s*[?.!]*$|\b(the|that|this) (company|deal|man|woman|firm|person|group|plan)\b",
+    re.I,
+)
 _OPENER = re.compile(r"^\s*(and|but|also|so|or|what about|how about)\b", re.I)
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’.\-]*[A-Za-z0-9]|[A-Za-z0-9]")
 
@@ -45,7 +48,7 @@ def is_follow_up(question: str, previous: Turn | None) -> bool:
         return False
     if _OPENER.match(question) or len(terms(question)) <= 1:
         return True
-    return any(not _names(question[:m.start()]) for m in _REFERENCE.finditer(question))
+    return any(not _names(question[: m.start()]) for m in _REFERENCE.finditer(question))
 
 
 def key_terms(text: str, limit: int = 8) -> list[str]:
@@ -71,13 +74,13 @@ def rule_rewrite(question: str, previous: str) -> str:
     return f"{question.rstrip()} ({' '.join(missing)})" if missing else question
 
 
-
 def rewrite_messages(question: str, turns: Sequence[Turn]) -> list[dict[str, str]]:
     answered = [(t.searched, t.answer) for t in turns if t.answer is not None][-HISTORY_TURNS:]
     history = "\n".join(f"User: {searched}\nAssistant: {plain(answer.text)}" for searched, answer in answered)
-    return [{"role": "system", "content": fill("rewrite_system")},
-            {"role": "user", "content": fill("rewrite_user", history=history,
-                                                      question=" ".join(question.split()))}]
+    return [
+        {"role": "system", "content": fill("rewrite_system")},
+        {"role": "user", "content": fill("rewrite_user", history=history, question=" ".join(question.split()))},
+    ]
 
 
 def clean_rewrite(raw: str, question: str) -> str | None:
@@ -99,8 +102,9 @@ def rewrite(question: str, turns: Sequence[Turn], llm: LLM | None) -> tuple[str,
         return question, ""
     if llm is not None:
         try:
-            got = clean_rewrite(llm.complete(rewrite_messages(question, turns), max_tokens=80, temperature=0.0),
-                                question)
+            got = clean_rewrite(
+                llm.complete(rewrite_messages(question, turns), max_tokens=80, temperature=0.0), question
+            )
         except QAError:
             got = None  # the rule below still gives retrieval something to work with
         if got:
@@ -118,9 +122,18 @@ def with_carried(found: Sequence[Passage], carried: Sequence[Passage], filters: 
     return [replace(p, number=i + 1) for i, p in enumerate([*found, *kept])]
 
 
-def ask_turn(session: Session, question: str, *, store: Store, embedder: Embedder, index: BM25Index, llm: LLM | None,
-             options: AskOptions = AskOptions(), on_token: Callable[[str], None] | None = None,
-             on_rewrite: Callable[[str], None] | None = None) -> Turn:
+def ask_turn(
+    session: Session,
+    question: str,
+    *,
+    store: Store,
+    embedder: Embedder,
+    index: BM25Index,
+    llm: LLM | None,
+    options: AskOptions = AskOptions(),
+    on_token: Callable[[str], None] | None = None,
+    on_rewrite: Callable[[str], None] | None = None,
+) -> Turn:
     """Answer one question of the conversation and append the turn to the session.
 
     A follow-up is rewritten first (`on_rewrite` gets the standalone question) and keeps the
@@ -141,8 +154,13 @@ def ask_turn(session: Session, question: str, *, store: Store, embedder: Embedde
         carried = previous.answer.cited[:CARRIED] if follow_up and previous and previous.answer else []
         wanted = options.retrieval
         budget = max(200, wanted.budget - sum(count_tokens(p.text) + wanted.header_tokens for p in carried))
-        found = retrieve(searched, store=store, embedder=embedder, index=index,
-                         options=replace(wanted, budget=budget, filters=session.filters))
+        found = retrieve(
+            searched,
+            store=store,
+            embedder=embedder,
+            index=index,
+            options=replace(wanted, budget=budget, filters=session.filters),
+        )
         passages = with_carried(found.passages, carried, session.filters)
         result = answer(searched, passages, llm=llm, embedder=embedder, options=options, on_token=on_token)
         result.timings.retrieval_ms = found.ms
@@ -152,4 +170,3 @@ def ask_turn(session: Session, question: str, *, store: Store, embedder: Embedde
     turn = Turn(question, searched, result, how, rewrite_ms, time.perf_counter() - t0, at)
     session.turns.append(turn)
     return turn
-

@@ -15,19 +15,27 @@ from .. import __version__
 from . import articles, ask, chat, doctor, evaluate, feeds, ingest, summarise
 from ._shared import Context, err, out
 
-app = typer.Typer(help="Ask cited questions of your news articles, offline.", no_args_is_help=True,
-                  add_completion=False, pretty_exceptions_enable=False, rich_markup_mode="rich")
+app = typer.Typer(
+    help="Ask cited questions of your news articles, offline.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
 
 
 @app.callback()
 def main_options(
     ctx: typer.Context,
-    home: Annotated[str | None, typer.Option(
-        "--home", help="Data directory (default: QA_HOME or the user data dir).")] = None,
-    collection: Annotated[str | None, typer.Option(
-        "--collection", "-c", help="Collection to use (default: articles).")] = None,
-    embedder: Annotated[str | None, typer.Option(
-        "--embedder", help="minilm (offline default) or openai:MODEL.")] = None,
+    home: Annotated[
+        str | None, typer.Option("--home", help="Data directory (default: QA_HOME or the user data dir).")
+    ] = None,
+    collection: Annotated[
+        str | None, typer.Option("--collection", "-c", help="Collection to use (default: articles).")
+    ] = None,
+    embedder: Annotated[
+        str | None, typer.Option("--embedder", help="minilm (offline default) or openai:MODEL.")
+    ] = None,
     version: Annotated[bool, typer.Option("--version", help="Show the version and exit.")] = False,
 ) -> None:
     """qa: ingest news articles, then ask questions and get answers with verified citations."""

@@ -47,16 +47,26 @@ def answer_live(chat: ChatState, question: str) -> None:
                 live.update(Markdown("".join(streamed)))
 
             lib = chat.library
-            turn = ask_turn(chat.session, question, store=lib.store, embedder=lib.embedder, index=lib.index,
-                            llm=llm, options=chat.options, on_token=on_token, on_rewrite=on_rewrite)
+            turn = ask_turn(
+                chat.session,
+                question,
+                store=lib.store,
+                embedder=lib.embedder,
+                index=lib.index,
+                llm=llm,
+                options=chat.options,
+                on_token=on_token,
+                on_rewrite=on_rewrite,
+            )
         except KeyboardInterrupt:
             pass
     chat.save()
     if turn is None or turn.answer is None:
         if streamed:
             c.print(Text("".join(streamed).strip(), style="dim"))
-        c.print(Text("Stopped. (The partial answer above was not verified.)" if streamed else "Stopped.",
-                     style="yellow"))
+        c.print(
+            Text("Stopped. (The partial answer above was not verified.)" if streamed else "Stopped.", style="yellow")
+        )
         return
     for part in views.answer_parts(turn.answer, views.compact_sources):
         c.print(part)
@@ -97,14 +107,22 @@ def _prompt_session(chat: ChatState) -> Any:
     def toolbar() -> str:
         last = chat.session.turns[-1] if chat.session.turns else None
         took = f" · last answer {last.seconds:.1f} s" if last and not last.stopped else ""
-        return (f" {chat.loader.label} · {chat.session.collection} · filters: "
-                f"{describe_filters(chat.session.filters)}{took} · /help")
+        return (
+            f" {chat.loader.label} · {chat.session.collection} · filters: "
+            f"{describe_filters(chat.session.filters)}{took} · /help"
+        )
 
     history = chat.settings.home / "chat" / "history"
     history.parent.mkdir(parents=True, exist_ok=True)
-    return PromptSession(history=FileHistory(str(history)), key_bindings=keys, multiline=True,
-                         prompt_continuation=lambda width, line, wrap: "… ".rjust(width),
-                         completer=Commands(), complete_while_typing=True, bottom_toolbar=toolbar)
+    return PromptSession(
+        history=FileHistory(str(history)),
+        key_bindings=keys,
+        multiline=True,
+        prompt_continuation=lambda width, line, wrap: "… ".rjust(width),
+        completer=Commands(),
+        complete_while_typing=True,
+        bottom_toolbar=toolbar,
+    )
 
 
 def interactive(chat: ChatState, handle: Callable[[ChatState, str], None]) -> None:
@@ -115,8 +133,14 @@ def interactive(chat: ChatState, handle: Callable[[ChatState, str], None]) -> No
     chat.loader.on_done = prompt.app.invalidate  # thread-safe: the status bar shows the model once loaded
     c = chat.console
     articles = len(chat.library.store.articles())
-    c.print(Text.assemble(("qa chat", "bold"), f" · {chat.session.collection} ({articles} articles) · ",
-                          (chat.loader.label, "cyan"), " · /help for commands, Ctrl-D to quit"))
+    c.print(
+        Text.assemble(
+            ("qa chat", "bold"),
+            f" · {chat.session.collection} ({articles} articles) · ",
+            (chat.loader.label, "cyan"),
+            " · /help for commands, Ctrl-D to quit",
+        )
+    )
     for note in chat.notes:
         c.print(Text(note, style="dim"))
     while not chat.quit:

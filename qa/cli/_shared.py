@@ -31,8 +31,10 @@ out = Console()
 err = Console(stderr=True)
 
 # options several commands take, with the same words
-LlmOption = Annotated[str | None, typer.Option(
-    "--llm", help="local | openai:MODEL | extractive (default: local, or openai when configured).")]
+LlmOption = Annotated[
+    str | None,
+    typer.Option("--llm", help="local | openai:MODEL | extractive (default: local, or openai when configured)."),
+]
 BudgetOption = Annotated[int | None, typer.Option("--budget", help="Context tokens sent to the model (default: 1000).")]
 SourceOption = Annotated[str, typer.Option("--source", help="Only articles from this source.")]
 SinceOption = Annotated[str, typer.Option("--since", help="Only articles dated on or after YYYY-MM-DD.")]
@@ -67,8 +69,11 @@ def reported() -> Iterator[None]:
     except Exception as exc:  # a bug or a library failure: one line, the traceback only on request
         if os.environ.get("QA_DEBUG"):
             raise
-        views.error(err, f"unexpected {exc.__class__.__name__}: {exc}. Run `qa doctor`; "
-                         "set QA_DEBUG=1 to see the traceback and please report it.")
+        views.error(
+            err,
+            f"unexpected {exc.__class__.__name__}: {exc}. Run `qa doctor`; "
+            "set QA_DEBUG=1 to see the traceback and please report it.",
+        )
         raise typer.Exit(1) from None
 
 
@@ -85,8 +90,13 @@ def waiting(message: str) -> None:
 def load_llm(settings: Settings) -> LLM | None:
     """The model the settings name, its first-use assembly shown as a progress bar; a local model
     that is not available falls back to answering with no model (extractive), and says so."""
-    progress = Progress(TextColumn("Assembling the local model (first use only)"), BarColumn(), DownloadColumn(),
-                        console=err, transient=True)
+    progress = Progress(
+        TextColumn("Assembling the local model (first use only)"),
+        BarColumn(),
+        DownloadColumn(),
+        console=err,
+        transient=True,
+    )
     task = None
 
     def on_progress(done: int, total: int) -> None:
@@ -102,8 +112,11 @@ def load_llm(settings: Settings) -> LLM | None:
     except QAError as exc:
         if not (spec == "local" or spec.startswith("local:")):
             raise
-        err.print(f"[yellow]The local model is not available: {exc}\nAnswering with the extractive backend "
-                  "(cited sentences, no model).[/yellow]", soft_wrap=True)
+        err.print(
+            f"[yellow]The local model is not available: {exc}\nAnswering with the extractive backend "
+            "(cited sentences, no model).[/yellow]",
+            soft_wrap=True,
+        )
         return None
     finally:
         if task is not None:
@@ -113,8 +126,15 @@ def load_llm(settings: Settings) -> LLM | None:
 @contextmanager
 def article_progress(title: str, enabled: bool) -> Iterator[Callable[[int, str], None]]:
     """A progress bar over articles on stderr (`on_progress(done, what)`); a no-op when disabled."""
-    bar = Progress(TextColumn(f"[bold]{title}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   TextColumn("{task.description}"), console=err, disable=not enabled)
+    bar = Progress(
+        TextColumn(f"[bold]{title}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=err,
+        disable=not enabled,
+    )
     with bar:
         task = bar.add_task("", total=None)
         yield lambda done, what: bar.update(task, completed=done, description=what[-40:])
@@ -123,8 +143,15 @@ def article_progress(title: str, enabled: bool) -> Iterator[Callable[[int, str],
 @contextmanager
 def call_progress(enabled: bool) -> Iterator[Callable[[int, int, str], None]]:
     """A progress bar over model calls on stderr (`on_progress(done, planned, what)`); a no-op when disabled."""
-    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   console=err, transient=True, disable=not enabled)
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not enabled,
+    )
     with bar:
         task = bar.add_task("", total=None)
 

@@ -14,8 +14,9 @@ from . import documents, views
 from ._shared import out, reported, waiting
 
 
-def sources(ctx: typer.Context,
-            as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
+def sources(
+    ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False
+) -> None:
     """List the articles in the store: title, source, date, chunks."""
     with reported():
         articles = open_store(ctx.obj.settings()).articles()
@@ -29,8 +30,9 @@ def sources(ctx: typer.Context,
 
 def remove(
     ctx: typer.Context,
-    ids: Annotated[list[str] | None, typer.Argument(
-        help="Article ids (or unique prefixes, as `qa sources` shows them).")] = None,
+    ids: Annotated[
+        list[str] | None, typer.Argument(help="Article ids (or unique prefixes, as `qa sources` shows them).")
+    ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Remove every article in the collection.")] = False,
 ) -> None:
     """Remove articles (their chunks, vectors and index entries)."""
@@ -61,11 +63,18 @@ def stats(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", he
         store = open_store(settings)
         articles = store.articles()
         dates = sorted(a.article.date for a in articles if a.article.date)
-        data = {"collection": store.name, "home": str(settings.home), "articles": len(articles),
-                "chunks": store.chunk_count(), "vectors": store.vector_count(), "embedder": store.embedder,
-                "sources": len({a.article.source for a in articles}),
-                "first_date": dates[0] if dates else None, "last_date": dates[-1] if dates else None,
-                "undated": sum(1 for a in articles if not a.article.date)}
+        data = {
+            "collection": store.name,
+            "home": str(settings.home),
+            "articles": len(articles),
+            "chunks": store.chunk_count(),
+            "vectors": store.vector_count(),
+            "embedder": store.embedder,
+            "sources": len({a.article.source for a in articles}),
+            "first_date": dates[0] if dates else None,
+            "last_date": dates[-1] if dates else None,
+            "undated": sum(1 for a in articles if not a.article.date),
+        }
         if as_json:
             out.print_json(json.dumps(data))
         else:

@@ -27,9 +27,12 @@ def ask(
     since: SinceOption = "",
     until: UntilOption = "",
     mode: Annotated[str, typer.Option("--mode", help="hybrid | dense | bm25.")] = "hybrid",
-    as_of: Annotated[str | None, typer.Option(
-        "--as-of", help="Ask as on this date (YYYY-MM-DD): the model is told it, so \"this week\" means that week."
-    )] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of", help='Ask as on this date (YYYY-MM-DD): the model is told it, so "this week" means that week.'
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print answer, citations and timings as JSON.")] = False,
 ) -> None:
     """Answer a question from your articles, every sentence cited, or say it does not know."""
@@ -44,17 +47,31 @@ def ask(
         library = open_library(settings)
         model = load_llm(settings)
         if as_json or not out.is_terminal:
-            result = run_ask(question, store=library.store, embedder=library.embedder, index=library.index,
-                             llm=model, options=options)
+            result = run_ask(
+                question,
+                store=library.store,
+                embedder=library.embedder,
+                index=library.index,
+                llm=model,
+                options=options,
+            )
         else:
             streamed: list[str] = []
             with Live(console=out, refresh_per_second=10, transient=True) as live:
+
                 def on_token(piece: str) -> None:
                     streamed.append(piece)
                     live.update(Markdown("".join(streamed)))
 
-                result = run_ask(question, store=library.store, embedder=library.embedder, index=library.index,
-                                 llm=model, options=options, on_token=on_token)
+                result = run_ask(
+                    question,
+                    store=library.store,
+                    embedder=library.embedder,
+                    index=library.index,
+                    llm=model,
+                    options=options,
+                    on_token=on_token,
+                )
         if as_json:
             out.print_json(json.dumps(documents.answer_json(result)))
             return

@@ -19,8 +19,14 @@ from rich.markdown import Markdown
 from rich.text import Text
 
 from ..chat.commands import open_passage, parse_command, parse_filters
-from ..chat.session import describe_filters, load_last_session, new_session, save_transcript, sessions_dir, \
-    turn_markdown
+from ..chat.session import (
+    describe_filters,
+    load_last_session,
+    new_session,
+    save_transcript,
+    sessions_dir,
+    turn_markdown,
+)
 from ..chat.turns import ask_turn
 from ..errors import QAError, UsageError
 from ..library import ask_options, is_known_llm, open_library
@@ -46,8 +52,9 @@ def _run_command(chat: ChatState, name: str, arg: str) -> None:
         if turn is None or turn.answer is None or not turn.answer.passages:
             raise UsageError("There is no answer with passages yet: ask a question first.")
         cited = ", ".join(str(p.number) for p in turn.answer.cited) or "none"
-        c.print(views.sources_panel(turn.answer.passages,
-                                    title=f"Passages given for “{turn.searched}” (cited: {cited})"))
+        c.print(
+            views.sources_panel(turn.answer.passages, title=f"Passages given for “{turn.searched}” (cited: {cited})")
+        )
     elif name == "open":
         c.print(views.opened_view(open_passage(session, arg, store)))
     elif name == "filter":
@@ -64,10 +71,17 @@ def _run_command(chat: ChatState, name: str, arg: str) -> None:
             c.print(f"Switching to {arg}" + ("" if chat.loader.ready else " (loading in the background)") + ".")
         else:
             s = chat.settings
-            c.print(f"Model: {chat.loader.label}" + (f", loaded in {chat.loader.seconds:.1f} s" if chat.loader.ready
-                                                     else ""))
-            c.print(Text(f"budget {s.budget} tokens · k {s.k} · per article {s.per_article} · max answer "
-                         f"{s.max_answer_tokens} tokens · temperature {s.temperature}", style="dim"))
+            c.print(
+                f"Model: {chat.loader.label}"
+                + (f", loaded in {chat.loader.seconds:.1f} s" if chat.loader.ready else "")
+            )
+            c.print(
+                Text(
+                    f"budget {s.budget} tokens · k {s.k} · per article {s.per_article} · max answer "
+                    f"{s.max_answer_tokens} tokens · temperature {s.temperature}",
+                    style="dim",
+                )
+            )
     elif name == "reset":
         chat.session = new_session(session.collection, session.filters)
         c.print(f"New conversation (filters: {describe_filters(session.filters)}).")
@@ -98,16 +112,24 @@ def _markdown(chat: ChatState, text: str) -> None:
 
 def _summarise(chat: ChatState, arg: str) -> None:
     """/summarise N (the article of passage N of the last answer), or an article id or title."""
-    from ..summarise import SummaryOptions, find_article, summarise
+    from ..store.lookup import find_article
+    from ..summarise import SummaryOptions, summarise
 
     if not arg:
         raise UsageError("/summarise needs a passage number of the last answer (or an article id or title).")
     store = chat.library.store
-    article = open_passage(chat.session, arg, store).article if arg.strip("[]").isdigit() \
+    article = (
+        open_passage(chat.session, arg, store).article
+        if arg.strip("[]").isdigit()
         else find_article(arg, store).article
+    )
     with _working(chat, f"Summarising “{article.title[:60]}”…"):
-        result = summarise(article, llm=chat.loader.get(), embedder=chat.library.embedder,
-                           options=SummaryOptions(budget=chat.settings.budget, temperature=chat.settings.temperature))
+        result = summarise(
+            article,
+            llm=chat.loader.get(),
+            embedder=chat.library.embedder,
+            options=SummaryOptions(budget=chat.settings.budget, temperature=chat.settings.temperature),
+        )
     _markdown(chat, documents.summary_markdown(result))
 
 
@@ -119,20 +141,36 @@ def _brief(chat: ChatState, arg: str) -> None:
         raise UsageError("/brief needs a topic: /brief the Korvane strike")
     lib = chat.library
     with _working(chat, f"Briefing on “{arg[:60]}”…"):
-        result = brief(arg, store=lib.store, embedder=lib.embedder, index=lib.index, llm=chat.loader.get(),
-                       options=BriefOptions(filters=chat.session.filters, temperature=chat.settings.temperature))
+        result = brief(
+            arg,
+            store=lib.store,
+            embedder=lib.embedder,
+            index=lib.index,
+            llm=chat.loader.get(),
+            options=BriefOptions(filters=chat.session.filters, temperature=chat.settings.temperature),
+        )
     if not result.articles:
-        raise QAError(f"No articles on {arg!r} were found (with the filters: {describe_filters(chat.session.filters)}).")
+        raise QAError(
+            f"No articles on {arg!r} were found (with the filters: {describe_filters(chat.session.filters)})."
+        )
     _markdown(chat, documents.briefing_markdown(result))
 
 
 def _answer_plain(chat: ChatState, question: str) -> None:
     lib = chat.library
-    turn = ask_turn(chat.session, question, store=lib.store, embedder=lib.embedder, index=lib.index,
-                    llm=chat.loader.get(), options=chat.options)
+    turn = ask_turn(
+        chat.session,
+        question,
+        store=lib.store,
+        embedder=lib.embedder,
+        index=lib.index,
+        llm=chat.loader.get(),
+        options=chat.options,
+    )
     chat.save()
-    chat.console.print(turn_markdown(turn, len(chat.session.turns), full_passages=False), markup=False,
-                       highlight=False, soft_wrap=True)
+    chat.console.print(
+        turn_markdown(turn, len(chat.session.turns), full_passages=False), markup=False, highlight=False, soft_wrap=True
+    )
 
 
 def _handle(chat: ChatState, line: str) -> None:
@@ -194,8 +232,11 @@ def chat(
         loader = ModelLoader.for_settings(settings, spec)
         library = open_library(settings)
         interactive_mode = sys.stdin.isatty() and sys.stdout.isatty()
-        console = out if interactive_mode else Console(no_color=True, highlight=False, force_terminal=False,
-                                                       emoji=False, width=100)
+        console = (
+            out
+            if interactive_mode
+            else Console(no_color=True, highlight=False, force_terminal=False, emoji=False, width=100)
+        )
         notes: list[str] = []
         session = None
         if resume:
@@ -203,14 +244,17 @@ def chat(
             if session is None:
                 notes.append("No earlier session to resume: starting a new one.")
             else:
-                notes.append(f"Resumed the session of {session.created.replace('T', ' ')} "
-                             f"({len(session.turns)} turn(s)); follow-ups build on it.")
+                notes.append(
+                    f"Resumed the session of {session.created.replace('T', ' ')} "
+                    f"({len(session.turns)} turn(s)); follow-ups build on it."
+                )
         session = session or new_session(settings.collection)
         if source or since or until:
             arg = " ".join(f"{k}={v}" for k, v in (("source", source), ("since", since), ("until", until)) if v)
             session.filters = parse_filters(arg, session.filters, [a.article.source for a in library.store.articles()])
-        state = ChatState(settings, session, library, loader, console, ask_options(settings), interactive_mode,
-                          notes=notes)
+        state = ChatState(
+            settings, session, library, loader, console, ask_options(settings), interactive_mode, notes=notes
+        )
         if interactive_mode:
             last = session.last_answered()
             if resume and last:

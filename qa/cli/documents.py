@@ -23,17 +23,31 @@ NO_SUPPORT = "⚠ *not supported by the article*"
 
 
 def ingest_json(report: IngestReport) -> dict:
-    return {"counts": {s: report.count(s) for s in STATUSES}, "chunks_added": report.chunks_added,
-            "seconds": round(report.seconds, 3), "embed_seconds": round(report.embed_seconds, 3),
-            "interrupted": report.interrupted, "recovered": report.recovered,
-            "items": [asdict(i) for i in report.items], "warnings": [asdict(w) for w in report.warnings]}
+    return {
+        "counts": {s: report.count(s) for s in STATUSES},
+        "chunks_added": report.chunks_added,
+        "seconds": round(report.seconds, 3),
+        "embed_seconds": round(report.embed_seconds, 3),
+        "interrupted": report.interrupted,
+        "recovered": report.recovered,
+        "items": [asdict(i) for i in report.items],
+        "warnings": [asdict(w) for w in report.warnings],
+    }
 
 
 def article_json(a: StoredArticle) -> dict:
     art = a.article
-    return {"id": art.id, "title": art.title, "source": art.source, "date": art.date, "url": art.url,
-            "author": art.author, "origin": art.origin, "chunks": a.chunks,
-            "also_reported": [asdict(r) for r in a.also_reported]}
+    return {
+        "id": art.id,
+        "title": art.title,
+        "source": art.source,
+        "date": art.date,
+        "url": art.url,
+        "author": art.author,
+        "origin": art.origin,
+        "chunks": a.chunks,
+        "also_reported": [asdict(r) for r in a.also_reported],
+    }
 
 
 def _offsets(passages: Sequence[Passage]) -> list[dict]:
@@ -43,51 +57,92 @@ def _offsets(passages: Sequence[Passage]) -> list[dict]:
 def answer_json(answer: Answer) -> dict:
     t = answer.timings
     return {
-        "question": answer.question, "answer": answer.text, "refused": answer.refused, "model": answer.model,
-        "fallback": answer.fallback or None, "incomplete": answer.incomplete,
+        "question": answer.question,
+        "answer": answer.text,
+        "refused": answer.refused,
+        "model": answer.model,
+        "fallback": answer.fallback or None,
+        "incomplete": answer.incomplete,
         "sentences": [sentence_json(s) for s in answer.sentences],
         "citations": [passage_json(p) for p in answer.cited],
         "passages": _offsets(answer.passages),
-        "timings": {"retrieval_ms": round(t.retrieval_ms, 1), "prompt_tokens": t.prompt_tokens,
-                    "completion_tokens": t.completion_tokens, "first_token_ms": round(t.first_token_ms, 1),
-                    "tokens_per_s": round(t.tokens_per_s, 2), "total_ms": round(t.total_ms, 1)},
+        "timings": {
+            "retrieval_ms": round(t.retrieval_ms, 1),
+            "prompt_tokens": t.prompt_tokens,
+            "completion_tokens": t.completion_tokens,
+            "first_token_ms": round(t.first_token_ms, 1),
+            "tokens_per_s": round(t.tokens_per_s, 2),
+            "total_ms": round(t.total_ms, 1),
+        },
     }
 
 
 def _item_json(item: Sequence[Sentence]) -> dict:
-    return {"text": cited_text(item), "supported": all(s.supported for s in item),
-            "sentences": [sentence_json(s) for s in item]}
+    return {
+        "text": cited_text(item),
+        "supported": all(s.supported for s in item),
+        "sentences": [sentence_json(s) for s in item],
+    }
 
 
 def _timings_json(t: Timings) -> dict:
-    return {"retrieval_ms": round(t.retrieval_ms, 1), "generation_ms": round(t.generation_ms, 1),
-            "prompt_tokens": t.prompt_tokens, "completion_tokens": t.completion_tokens,
-            "total_ms": round(t.total_ms, 1)}
+    return {
+        "retrieval_ms": round(t.retrieval_ms, 1),
+        "generation_ms": round(t.generation_ms, 1),
+        "prompt_tokens": t.prompt_tokens,
+        "completion_tokens": t.completion_tokens,
+        "total_ms": round(t.total_ms, 1),
+    }
 
 
 def summary_json(s: Summary) -> dict:
     art = s.article
-    return {"article": {"id": art.id, "title": art.title, "source": art.source, "date": art.date, "url": art.url},
-            "style": s.style, "model": s.model, "parts": s.parts, "calls": s.calls, "fallback": s.fallback or None,
-            "dropped_notes": s.dropped, "support_rate": round(s.support_rate, 3),
-            "headline": _item_json(s.headline) if s.headline else None,
-            "points": [_item_json(i) for i in s.points], "citations": [passage_json(p) for p in s.cited],
-            "passages": [{"number": p.number, "start": p.start, "end": p.end} for p in s.passages],
-            "timings": _timings_json(s.timings)}
+    return {
+        "article": {"id": art.id, "title": art.title, "source": art.source, "date": art.date, "url": art.url},
+        "style": s.style,
+        "model": s.model,
+        "parts": s.parts,
+        "calls": s.calls,
+        "fallback": s.fallback or None,
+        "dropped_notes": s.dropped,
+        "support_rate": round(s.support_rate, 3),
+        "headline": _item_json(s.headline) if s.headline else None,
+        "points": [_item_json(i) for i in s.points],
+        "citations": [passage_json(p) for p in s.cited],
+        "passages": [{"number": p.number, "start": p.start, "end": p.end} for p in s.passages],
+        "timings": _timings_json(s.timings),
+    }
 
 
 def briefing_json(b: Briefing) -> dict:
-    return {"topic": b.topic, "model": b.model, "fallback": b.fallback or None, "calls": b.calls,
-            "dropped_notes": b.dropped, "set_aside_disagreements": b.set_aside, "sources": b.sources,
-            "overview": _item_json(b.overview) if b.overview else None,
-            "key_points": [_item_json(i) for i in b.key_points],
-            "timeline": [{"date": e.date, "source": e.source, "title": e.title, "article_id": e.article_id,
-                          **_item_json(e.sentences)} for e in b.timeline],
-            "disagreements": [_item_json(i) for i in b.disagreements],
-            "open_questions": [_item_json(i) for i in b.open_questions],
-            "articles": [{"id": a.id, "title": a.title, "source": a.source, "date": a.date, "url": a.url}
-                         for a in b.articles],
-            "citations": [passage_json(p) for p in b.cited], "timings": _timings_json(b.timings)}
+    return {
+        "topic": b.topic,
+        "model": b.model,
+        "fallback": b.fallback or None,
+        "calls": b.calls,
+        "dropped_notes": b.dropped,
+        "set_aside_disagreements": b.set_aside,
+        "sources": b.sources,
+        "overview": _item_json(b.overview) if b.overview else None,
+        "key_points": [_item_json(i) for i in b.key_points],
+        "timeline": [
+            {
+                "date": e.date,
+                "source": e.source,
+                "title": e.title,
+                "article_id": e.article_id,
+                **_item_json(e.sentences),
+            }
+            for e in b.timeline
+        ],
+        "disagreements": [_item_json(i) for i in b.disagreements],
+        "open_questions": [_item_json(i) for i in b.open_questions],
+        "articles": [
+            {"id": a.id, "title": a.title, "source": a.source, "date": a.date, "url": a.url} for a in b.articles
+        ],
+        "citations": [passage_json(p) for p in b.cited],
+        "timings": _timings_json(b.timings),
+    }
 
 
 # ---- Markdown ------------------------------------------------------------------------------
@@ -146,14 +201,22 @@ def summary_markdown(summary: Summary) -> str:
 def briefing_markdown(b: Briefing) -> str:
     lines = [f"# Briefing: {' '.join(b.topic.split())}", ""]
     lines += [f"*{len(b.articles)} article(s), {len(b.sources)} source(s) cited: {', '.join(b.sources) or '-'}*", ""]
-    aside = [f"> {b.set_aside} item(s) the model gave as disagreements cite one article and name no dispute; "
-             "they were left out."] if b.set_aside else []
+    aside = (
+        [
+            f"> {b.set_aside} item(s) the model gave as disagreements cite one article and name no dispute; "
+            "they were left out."
+        ]
+        if b.set_aside
+        else []
+    )
     lines += notes_markdown(b.fallback, b.dropped, b.sentences, aside)
     lines += ["## Overview", ""] + ([item_markdown(b.overview)] if b.overview else ["(none)"]) + [""]
     lines += ["## Key points", ""] + ([f"- {item_markdown(i)}" for i in b.key_points] or ["- (none)"]) + [""]
     lines += ["## Timeline", ""]
-    lines += [f"- **{e.date or 'undated'}** · {e.source or 'unknown source'}, *{e.title}*: {item_markdown(e.sentences)}"
-              for e in b.timeline] or ["- (none)"]
+    lines += [
+        f"- **{e.date or 'undated'}** · {e.source or 'unknown source'}, *{e.title}*: {item_markdown(e.sentences)}"
+        for e in b.timeline
+    ] or ["- (none)"]
     lines.append("")
     for title, items in (("Where sources disagree", b.disagreements), ("Open questions", b.open_questions)):
         lines += [f"## {title}", ""] + ([f"- {item_markdown(i)}" for i in items] or ["- (none found)"]) + [""]

@@ -28,8 +28,9 @@ def _feed_list(settings: Settings) -> FeedList:
 
 
 @feeds_app.command("add")
-def add(ctx: typer.Context, url: Annotated[str, typer.Argument(
-        help="The feed's URL (or a page that links to its feed).")]) -> None:
+def add(
+    ctx: typer.Context, url: Annotated[str, typer.Argument(help="The feed's URL (or a page that links to its feed).")]
+) -> None:
     """Follow a feed; `qa feeds update` then ingests its entries."""
     from ..ingest.feeds import add_feed
 
@@ -37,8 +38,11 @@ def add(ctx: typer.Context, url: Annotated[str, typer.Argument(
         settings = ctx.obj.settings()
         with make_fetcher(settings) as fetcher:
             feed, entries = add_feed(_feed_list(settings), url, fetcher=fetcher)
-        out.print(f"Added {feed.title or feed.url} ({feed.url}), {entries} entries now. "
-                  "Run `qa feeds update` to ingest them.", soft_wrap=True)
+        out.print(
+            f"Added {feed.title or feed.url} ({feed.url}), {entries} entries now. "
+            "Run `qa feeds update` to ingest them.",
+            soft_wrap=True,
+        )
 
 
 @feeds_app.command("list")
@@ -47,8 +51,14 @@ def list_feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
     with reported():
         feeds = _feed_list(ctx.obj.settings()).load()
         if as_json:
-            out.print_json(json.dumps([{k: v for k, v in asdict(f).items() if k != "entries"} | {"entries": len(f.entries)}
-                                       for f in feeds]))
+            out.print_json(
+                json.dumps(
+                    [
+                        {k: v for k, v in asdict(f).items() if k != "entries"} | {"entries": len(f.entries)}
+                        for f in feeds
+                    ]
+                )
+            )
         elif not feeds:
             out.print("No feeds yet: add one with `qa feeds add URL`.")
         else:
@@ -56,8 +66,9 @@ def list_feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
 
 @feeds_app.command("remove")
-def remove(ctx: typer.Context, url: Annotated[str, typer.Argument(
-        help="The feed's URL, as `qa feeds list` shows it.")]) -> None:
+def remove(
+    ctx: typer.Context, url: Annotated[str, typer.Argument(help="The feed's URL, as `qa feeds list` shows it.")]
+) -> None:
     """Stop following a feed (its articles stay; `qa remove` deletes articles)."""
     from ..ingest.feeds import remove_feed
 
@@ -67,8 +78,9 @@ def remove(ctx: typer.Context, url: Annotated[str, typer.Argument(
 
 
 @feeds_app.command("update")
-def update(ctx: typer.Context, as_json: Annotated[bool, typer.Option(
-        "--json", help="Print the report as JSON.")] = False) -> None:
+def update(
+    ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False
+) -> None:
     """Fetch every feed and ingest its new or changed entries; unchanged feeds and entries are not fetched again."""
     from ..ingest.feeds import update_feeds
 
@@ -79,16 +91,27 @@ def update(ctx: typer.Context, as_json: Annotated[bool, typer.Option(
             out.print("No feeds yet: add one with `qa feeds add URL`.")
             return
         library = open_library(settings, ingesting=True)
-        with article_progress("Feeds", not (as_json or not err.is_terminal)) as on_progress, \
-                make_fetcher(settings) as fetcher:
+        with (
+            article_progress("Feeds", not (as_json or not err.is_terminal)) as on_progress,
+            make_fetcher(settings) as fetcher,
+        ):
             report = update_feeds(
-                feed_list, fetcher=fetcher, store=library.store, embedder=library.embedder, index=library.index,
-                chunk_tokens=settings.chunk_tokens, overlap=settings.chunk_overlap,
-                max_bytes=settings.max_file_mb * 1_000_000, near_duplicates=settings.near_duplicates,
-                on_progress=on_progress, on_wait=waiting)
+                feed_list,
+                fetcher=fetcher,
+                store=library.store,
+                embedder=library.embedder,
+                index=library.index,
+                chunk_tokens=settings.chunk_tokens,
+                overlap=settings.chunk_overlap,
+                max_bytes=settings.max_file_mb * 1_000_000,
+                near_duplicates=settings.near_duplicates,
+                on_progress=on_progress,
+                on_wait=waiting,
+            )
         if as_json:
-            out.print_json(json.dumps({"feeds": [asdict(f) for f in report.feeds],
-                                       "ingest": documents.ingest_json(report.ingest)}))
+            out.print_json(
+                json.dumps({"feeds": [asdict(f) for f in report.feeds], "ingest": documents.ingest_json(report.ingest)})
+            )
         else:
             for line, failed in views.feed_lines(report.feeds):
                 (err if failed else out).print(line, soft_wrap=True)
@@ -96,7 +119,9 @@ def update(ctx: typer.Context, as_json: Annotated[bool, typer.Option(
                 err.print(problem, soft_wrap=True)
             out.print(views.ingest_summary(report.ingest))
         if report.ingest.interrupted:
-            err.print("[yellow]Interrupted: finished articles are saved; run `qa feeds update` again to finish.[/yellow]")
+            err.print(
+                "[yellow]Interrupted: finished articles are saved; run `qa feeds update` again to finish.[/yellow]"
+            )
             raise typer.Exit(130)
         if report.failed or report.ingest.failed:
             raise typer.Exit(1)

@@ -24,10 +24,19 @@ def ingest(
         settings = ctx.obj.settings()
         library = open_library(settings, ingesting=True)
         with article_progress("Ingesting", not (as_json or not err.is_terminal)) as on_progress:
-            report = run_ingest(paths, store=library.store, embedder=library.embedder, index=library.index,
-                                chunk_tokens=settings.chunk_tokens, overlap=settings.chunk_overlap,
-                                max_bytes=settings.max_file_mb * 1_000_000, on_progress=on_progress,
-                                on_wait=waiting, fetcher=make_fetcher(settings), near_duplicates=settings.near_duplicates)
+            report = run_ingest(
+                paths,
+                store=library.store,
+                embedder=library.embedder,
+                index=library.index,
+                chunk_tokens=settings.chunk_tokens,
+                overlap=settings.chunk_overlap,
+                max_bytes=settings.max_file_mb * 1_000_000,
+                on_progress=on_progress,
+                on_wait=waiting,
+                fetcher=make_fetcher(settings),
+                near_duplicates=settings.near_duplicates,
+            )
         if as_json:
             out.print_json(json.dumps(documents.ingest_json(report)))
         else:
@@ -35,7 +44,9 @@ def ingest(
                 err.print(line, soft_wrap=True)  # one line per problem, whatever the width
             out.print(views.ingest_summary(report))
         if report.interrupted:
-            err.print("[yellow]Interrupted: finished articles are saved; run the same command again to finish.[/yellow]")
+            err.print(
+                "[yellow]Interrupted: finished articles are saved; run the same command again to finish.[/yellow]"
+            )
             raise typer.Exit(130)
         if report.failed:
             raise typer.Exit(1)

@@ -17,21 +17,27 @@ ShortLlmOption = Annotated[str | None, typer.Option("--llm", help="local | opena
 
 def summarise(
     ctx: typer.Context,
-    article: Annotated[str, typer.Argument(
-        help="Article id (or prefix), the path or URL it was ingested from, or its title.")],
+    article: Annotated[
+        str, typer.Argument(help="Article id (or prefix), the path or URL it was ingested from, or its title.")
+    ],
     llm: ShortLlmOption = None,
     style: Annotated[str, typer.Option("--style", help="bullets (headline plus bullets) | paragraph.")] = "bullets",
     bullets: Annotated[int | None, typer.Option("--bullets", help="Number of bullets (default 5).")] = None,
-    words: Annotated[int | None, typer.Option(
-        "--words", help="Length in words (default 125 for bullets, 100 for a paragraph).")] = None,
-    budget: Annotated[int | None, typer.Option(
-        "--budget", help="Passage tokens per model call; a longer article is summarised in parts (default: 1000)."
-    )] = None,
+    words: Annotated[
+        int | None, typer.Option("--words", help="Length in words (default 125 for bullets, 100 for a paragraph).")
+    ] = None,
+    budget: Annotated[
+        int | None,
+        typer.Option(
+            "--budget", help="Passage tokens per model call; a longer article is summarised in parts (default: 1000)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary, citations and timings as JSON.")] = False,
     output: Annotated[str | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
 ) -> None:
     """Summarise one article, every sentence cited and checked against the article."""
-    from ..summarise import STYLES, SummaryOptions, find_article
+    from ..store.lookup import find_article
+    from ..summarise import STYLES, SummaryOptions
     from ..summarise import summarise as run_summarise
 
     with reported():
@@ -46,8 +52,13 @@ def summarise(
         embedder = make_embedder(settings)
         found = find_article(article, open_store(settings, embedder)).article
         model = load_llm(settings)
-        options = SummaryOptions(style=style, bullets=bullets or 5, words=words or 0, budget=settings.budget,
-                                 temperature=settings.temperature)
+        options = SummaryOptions(
+            style=style,
+            bullets=bullets or 5,
+            words=words or 0,
+            budget=settings.budget,
+            temperature=settings.temperature,
+        )
         with call_progress(not as_json and err.is_terminal) as on_progress:
             result = run_summarise(found, llm=model, embedder=embedder, options=options, on_progress=on_progress)
         emit(documents.summary_markdown(result), documents.summary_json(result), as_json, output)
@@ -78,8 +89,15 @@ def brief(
         model = load_llm(settings)
         options = BriefOptions(filters=chosen, articles=articles, points=points, temperature=settings.temperature)
         with call_progress(not as_json and err.is_terminal) as on_progress:
-            result = run_brief(topic, store=library.store, embedder=library.embedder, index=library.index,
-                               llm=model, options=options, on_progress=on_progress)
+            result = run_brief(
+                topic,
+                store=library.store,
+                embedder=library.embedder,
+                index=library.index,
+                llm=model,
+                options=options,
+                on_progress=on_progress,
+            )
         if not result.articles:
             raise QAError(f"No articles on {topic!r} were found (with these filters); try other words or `qa sources`.")
         emit(documents.briefing_markdown(result), documents.briefing_json(result), as_json, output)

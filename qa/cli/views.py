@@ -47,8 +47,11 @@ def ingest_summary(report: IngestReport) -> Table:
 def ingest_problems(report: IngestReport) -> list[Text]:
     lines = [Text.assemble(("failed  ", "bold red"), f"{i.origin}: {i.detail}") for i in report.failed]
     lines += [Text.assemble(("warning ", "yellow"), f"{w.origin}: {w.reason}") for w in report.warnings]
-    lines += [Text.assemble(("duplicate ", "cyan"), f"{i.origin}: {i.detail}") for i in report.items
-              if i.status == "duplicate"][:20]
+    lines += [
+        Text.assemble(("duplicate ", "cyan"), f"{i.origin}: {i.detail}")
+        for i in report.items
+        if i.status == "duplicate"
+    ][:20]
     return lines
 
 
@@ -63,8 +66,14 @@ def feed_lines(feeds: Sequence[FeedResult]) -> list[tuple[Text, bool]]:
             lines.append((Text.assemble(("feed  ", "dim"), f"{name}: not modified"), False))
         else:
             retry = f", {f.retry} to retry next time" if f.retry else ""
-            lines.append((Text.assemble(("feed  ", "dim"), f"{name}: {f.loaded} new or changed of {f.entries}"
-                                                           f" entries{retry}"), False))
+            lines.append(
+                (
+                    Text.assemble(
+                        ("feed  ", "dim"), f"{name}: {f.loaded} new or changed of {f.entries} entries{retry}"
+                    ),
+                    False,
+                )
+            )
     return lines
 
 
@@ -88,8 +97,9 @@ def sources_table(articles: Sequence[StoredArticle]) -> Table:
         title = Text(a.article.title)
         if a.also_reported:  # copies of this story from elsewhere, kept as sources only
             others = ", ".join(dict.fromkeys(r.source or r.url or r.origin for r in a.also_reported))
-            title.append(f"  +{len(a.also_reported)} source{'s' if len(a.also_reported) > 1 else ''}: {others}",
-                         style="dim")
+            title.append(
+                f"  +{len(a.also_reported)} source{'s' if len(a.also_reported) > 1 else ''}: {others}", style="dim"
+            )
         table.add_row(a.article.id[:10], a.article.date or "-", a.article.source or "-", title, str(a.chunks))
     return table
 
@@ -99,8 +109,9 @@ def checks_table(checks: Sequence[Check], title: str) -> Table:
     for name in ("", "component", "version", "detail"):
         table.add_column(name, overflow="fold")
     for c in checks:
-        table.add_row(Text("✔", style="green") if c.ok else Text("✘", style="bold red"), c.component,
-                      c.version or "", c.detail)
+        table.add_row(
+            Text("✔", style="green") if c.ok else Text("✘", style="bold red"), c.component, c.version or "", c.detail
+        )
     return table
 
 
@@ -140,8 +151,11 @@ def timings_line(answer: Answer) -> Text:
     t = answer.timings
     bits = [answer.model, f"retrieval {t.retrieval_ms:.0f} ms"]
     if t.prompt_tokens:
-        bits += [f"prompt {t.prompt_tokens} tok", f"first token {t.first_token_ms / 1000:.1f} s",
-                 f"{t.tokens_per_s:.1f} tok/s"]
+        bits += [
+            f"prompt {t.prompt_tokens} tok",
+            f"first token {t.first_token_ms / 1000:.1f} s",
+            f"{t.tokens_per_s:.1f} tok/s",
+        ]
     bits.append(f"total {t.total_ms / 1000:.1f} s")
     return Text(" · ".join(bits), style="dim")
 
@@ -167,10 +181,17 @@ def compact_sources(passages: Sequence[Passage]) -> Panel:
     table.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
     table.add_column(style="dim", no_wrap=True)
     for p in passages:
-        table.add_row(f"[{p.number}]", Text(p.title or "(untitled)", style="bold"),
-                      f"{p.source or '-'}  {p.date or 'undated'}")
-    return Panel(table, title="Sources", title_align="left", subtitle="/open N for the passage",
-                 subtitle_align="right", border_style="cyan")
+        table.add_row(
+            f"[{p.number}]", Text(p.title or "(untitled)", style="bold"), f"{p.source or '-'}  {p.date or 'undated'}"
+        )
+    return Panel(
+        table,
+        title="Sources",
+        title_align="left",
+        subtitle="/open N for the passage",
+        subtitle_align="right",
+        border_style="cyan",
+    )
 
 
 def status_line(turn: Turn, answer: Answer) -> Text:
@@ -180,8 +201,9 @@ def status_line(turn: Turn, answer: Answer) -> Text:
         bits.insert(0, f"rewrite ({turn.rewritten_by}) {turn.rewrite_ms / 1000:.1f} s")
     if t.prompt_tokens:
         bits += [f"first token {t.first_token_ms / 1000:.1f} s", f"{t.tokens_per_s:.1f} tok/s"]
-    return Text.assemble((answer.model, "bold dim"), (f" · answered in {turn.seconds:.1f} s", "dim"),
-                         (f" ({', '.join(bits)})", "dim"))
+    return Text.assemble(
+        (answer.model, "bold dim"), (f" · answered in {turn.seconds:.1f} s", "dim"), (f" ({', '.join(bits)})", "dim")
+    )
 
 
 def help_table() -> Table:
@@ -191,10 +213,12 @@ def help_table() -> Table:
     for usage, what in HELP:
         table.add_row(usage, what)
     table.add_row("", "")
-    for keys, what in (("Enter", "ask; Alt-Enter (or Esc Enter), or a line ending in \\, starts a new line"),
-                       ("Up / Down", "earlier questions, kept across sessions"),
-                       ("Ctrl-C", "stop the answer being written (at the prompt: clear the line)"),
-                       ("Ctrl-D", "quit")):
+    for keys, what in (
+        ("Enter", "ask; Alt-Enter (or Esc Enter), or a line ending in \\, starts a new line"),
+        ("Up / Down", "earlier questions, kept across sessions"),
+        ("Ctrl-C", "stop the answer being written (at the prompt: clear the line)"),
+        ("Ctrl-D", "quit"),
+    ):
         table.add_row(keys, what)
     return table
 
@@ -204,9 +228,16 @@ def opened_view(opened: Opened) -> Panel:
     meta = Table(show_header=False, show_edge=False, box=None, padding=(0, 1))
     meta.add_column(style="dim", no_wrap=True)
     meta.add_column(overflow="fold")
-    for name, value in (("title", a.title), ("source", a.source), ("date", a.date or "undated"), ("author", a.author),
-                        ("url", a.url), ("from", a.origin), ("article", a.id),
-                        ("characters", f"{p.start}–{p.end} of {len(a.text)}")):
+    for name, value in (
+        ("title", a.title),
+        ("source", a.source),
+        ("date", a.date or "undated"),
+        ("author", a.author),
+        ("url", a.url),
+        ("from", a.origin),
+        ("article", a.id),
+        ("characters", f"{p.start}–{p.end} of {len(a.text)}"),
+    ):
         if value:
             meta.add_row(name, value)
     parts: list[RenderableType] = [meta, Text(""), Text(p.text)]
@@ -234,16 +265,24 @@ def summary_table(summary: dict) -> Table:
 
 def comparison_tables(result: dict) -> list[RenderableType]:
     """Per-metric deltas with intervals (significant ones coloured), the settings that differ, the flips."""
-    table = Table(title=f"{result['a']}  →  {result['b']}  ({result['items']} shared items)", show_edge=False,
-                  title_justify="left")
+    table = Table(
+        title=f"{result['a']}  →  {result['b']}  ({result['items']} shared items)",
+        show_edge=False,
+        title_justify="left",
+    )
     for col in ("metric", "A", "B", "B − A", "95% interval", "n"):
         table.add_column(col, justify="left" if col == "metric" else "right")
     for d in result["deltas"]:
         significant = d["low"] > 0 or d["high"] < 0
         style = "" if not significant or d["timing"] else ("green" if d["delta"] > 0 else "red")
-        table.add_row(LABELS.get(d["metric"], d["metric"]), f"{d['a']:.3f}", f"{d['b']:.3f}",
-                      f"[{style}]{d['delta']:+.3f}[/{style}]" if style else f"{d['delta']:+.3f}",
-                      f"{d['low']:+.3f} – {d['high']:+.3f}", str(d["n"]))
+        table.add_row(
+            LABELS.get(d["metric"], d["metric"]),
+            f"{d['a']:.3f}",
+            f"{d['b']:.3f}",
+            f"[{style}]{d['delta']:+.3f}[/{style}]" if style else f"{d['delta']:+.3f}",
+            f"{d['low']:+.3f} – {d['high']:+.3f}",
+            str(d["n"]),
+        )
     parts: list[RenderableType] = [table]
     if result["settings_changed"]:
         parts.append("[bold]Settings that differ:[/bold] " + ", ".join(result["settings_changed"]))
@@ -252,7 +291,13 @@ def comparison_tables(result: dict) -> list[RenderableType]:
         for col in ("id", "metric", "A→B", "question", "answer A", "answer B"):
             flips.add_column(col, overflow="fold")
         for f in result["flips"]:
-            flips.add_row(f["id"], f["metric"], f"{f['a']:g}→{f['b']:g}", f["question"][:70],
-                          str(f["answer_a"])[:40], str(f["answer_b"])[:40])
+            flips.add_row(
+                f["id"],
+                f["metric"],
+                f"{f['a']:g}→{f['b']:g}",
+                f["question"][:70],
+                str(f["answer_a"])[:40],
+                str(f["answer_b"])[:40],
+            )
         parts.append(flips)
     return parts

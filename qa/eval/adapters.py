@@ -21,16 +21,22 @@ import hashlib
 import json
 import math
 import random
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from ..errors import QAError, UsageError
+from ..ingest.articles import make_article, normalise_date
 from .gold import EvalItem, EvalSet
-from ..ingest.loaders import make_article, normalise_date
 
 FORMATS = ("gold", "realtimeqa", "rgb", "squad", "summaries")
-MODES = {"gold": ("pool",), "realtimeqa": ("pool", "own"), "rgb": ("noise", "rejection", "counterfactual"),
-         "squad": ("pool", "own"), "summaries": ("pool",)}
+MODES = {
+    "gold": ("pool",),
+    "realtimeqa": ("pool", "own"),
+    "rgb": ("noise", "rejection", "counterfactual"),
+    "squad": ("pool", "own"),
+    "summaries": ("pool",),
+}
 
 
 def _read_json_lines(path: Path) -> Iterable[tuple[int, Any]]:
@@ -91,14 +97,18 @@ def _date(value: object, where: str) -> str:
 
 # ---- gold ------------------------------------------------------------------------------------
 
+
 def load_gold(path: Path, corpus: list[str]) -> EvalSet:
     """Our format: one object per line with id, question, answers, and optional choices +
     answer_index, gold_articles, unanswerable, summary."""
     items, seen = [], set()
     for n, row in _read_json_lines(path):
         where = f"{path}:{n}"
-        if not isinstance(row, dict) or not isinstance(row.get("question", ""), str) or not (
-                str(row.get("question", "")).strip() or row.get("summary")):
+        if (
+            not isinstance(row, dict)
+            or not isinstance(row.get("question", ""), str)
+            or not (str(row.get("question", "")).strip() or row.get("summary"))
+        ):
             raise QAError(f"{where}: each line needs a 'question' (or a 'summary'), and an 'id'; see eval/README.md.")
         item_id = str(row.get("id") or f"line{n}")
         if item_id in seen:
@@ -114,11 +124,20 @@ def load_gold(path: Path, corpus: list[str]) -> EvalSet:
         unanswerable = bool(row.get("unanswerable", False))
         if not answers and not unanswerable and not row.get("summary"):
             raise QAError(f"{where}: give 'answers', or mark the question \"unanswerable\": true.")
-        items.append(EvalItem(item_id, str(row.get("question", "")).strip(), answers, choices, index,
-                              _strings(row.get("gold_articles"), "gold_articles", where), unanswerable,
-                              str(row.get("summary") or ""),
-                              _strings(row.get("wrong_answers"), "wrong_answers", where),
-                              date=_date(row.get("date"), where)))
+        items.append(
+            EvalItem(
+                item_id,
+                str(row.get("question", "")).strip(),
+                answers,
+                choices,
+                index,
+                _strings(row.get("gold_articles"), "gold_articles", where),
+                unanswerable,
+                str(row.get("summary") or ""),
+                _strings(row.get("wrong_answers"), "wrong_answers", where),
+                date=_date(row.get("date"), where),
+            )
+        )
     if not items:
         raise QAError(f"{path} holds no questions.")
     corpora: dict[str, list[Path]] = {}
@@ -151,9 +170,12 @@ def load_realtimeqa(path: Path, mode: str, workspace: Path) -> EvalSet:
             pool.append(gcs)
             for _, row in _read_json_lines(gcs):
                 # only the article fields: nothing else of the record reaches the system
-                results[str(row.get("question_id"))] = [{k: r.get(k) for k in _RESULT_FIELDS if r.get(k)}
-                                                        for r in row.get("search_result") or [] if isinstance(r, dict)]
-        for n, row in _read_json_lines(qa_file):
+                results[str(row.get("question_id"))] = [
+                    {k: r.get(k) for k in _RESULT_FIELDS if r.get(k)}
+                    for r in row.get("search_result") or []
+                    if isinstance(r, dict)
+                ]
+        for _, row in _read_json_lines(qa_file):
             # question_sentence, choices and answer only: `evidence` and `question_url` give it away
             qid = str(row["question_id"])
             choices = tuple(str(c) for c in row["choices"])
@@ -162,18 +184,34 @@ def load_realtimeqa(path: Path, mode: str, workspace: Path) -> EvalSet:
             own = results.get(qid, [])
             if mode == "own":
                 corpora[qid] = [_write_records(workspace / "realtimeqa" / f"{qid}.jsonl", own)] if own else []
-            items.append(EvalItem(qid, str(row["question_sentence"]).strip(), answers, choices, index,
-                                  unanswerable=mode == "own" and not own, corpus=qid if mode == "own" else "",
-                                  date=normalise_date(row.get("question_date"))))
+            items.append(
+                EvalItem(
+                    qid,
+                    str(row["question_sentence"]).strip(),
+                    answers,
+                    choices,
+                    index,
+                    unanswerable=mode == "own" and not own,
+                    corpus=qid if mode == "own" else "",
+                    date=normalise_date(row.get("question_date")),
+                )
+            )
     if mode == "pool":
         if not pool:
             raise QAError(f"No *_gcs.jsonl search results next to the questions in {path}: the pool is empty.")
         corpora[""] = pool
-    return EvalSet(path.name if path.is_dir() else path.stem, "realtimeqa", items, corpora, {"mode": mode},
-                   _hash([f.read_text() for f in qa_files], [p.name for p in pool]))
+    return EvalSet(
+        path.name if path.is_dir() else path.stem,
+        "realtimeqa",
+        items,
+        corpora,
+        {"mode": mode},
+        _hash([f.read_text() for f in qa_files], [p.name for p in pool]),
+    )
 
 
 # ---- RGB -------------------------------------------------------------------------------------------
+
 
 def _rgb_answers(answer: object) -> tuple[str, ...]:
     """RGB answers: a string, a list of alternatives, or a list of lists (all parts needed; only a
@@ -220,13 +258,22 @@ def load_rgb(path: Path, mode: str, workspace: Path, noise: float, passages: int
         corpora[key] = [_write_records(workspace / "rgb" / tag / f"{key}.jsonl", records)] if records else []
         answers = _rgb_answers(row.get("answer"))
         wrong = (str(row["fakeanswer"]),) if mode == "counterfactual" and row.get("fakeanswer") else ()
-        items.append(EvalItem(str(row.get("id", n)), str(row["query"]).strip(), answers,
-                              unanswerable=mode == "rejection", wrong_answers=wrong, corpus=key))
+        items.append(
+            EvalItem(
+                str(row.get("id", n)),
+                str(row["query"]).strip(),
+                answers,
+                unanswerable=mode == "rejection",
+                wrong_answers=wrong,
+                corpus=key,
+            )
+        )
     params = {"mode": mode, "noise": noise if mode == "noise" else None, "passages": passages, "seed": seed}
     return EvalSet(path.stem, "rgb", items, corpora, params, _hash(path.read_text(encoding="utf-8")))
 
 
 # ---- SQuAD sample ------------------------------------------------------------------------------------
+
 
 def load_squad(path: Path, mode: str, workspace: Path) -> EvalSet:
     folder = path if path.is_dir() else path.parent
@@ -245,15 +292,25 @@ def load_squad(path: Path, mode: str, workspace: Path) -> EvalSet:
         key = f"squad-{q['id']}" if mode == "own" else ""
         if mode == "own":
             corpora[key] = [_write_records(workspace / "squad" / f"{q['id']}.jsonl", [paragraphs[context]])]
-        items.append(EvalItem(str(q["id"]), str(q["question"]).strip(), answers, gold_articles=gold,
-                              unanswerable=not answers, corpus=key))
+        items.append(
+            EvalItem(
+                str(q["id"]),
+                str(q["question"]).strip(),
+                answers,
+                gold_articles=gold,
+                unanswerable=not answers,
+                corpus=key,
+            )
+        )
     if mode == "pool":
-        corpora[""] = [_write_records(workspace / "squad" / f"pool-{_hash(list(paragraphs))}.jsonl",
-                                      list(paragraphs.values()))]
+        corpora[""] = [
+            _write_records(workspace / "squad" / f"pool-{_hash(list(paragraphs))}.jsonl", list(paragraphs.values()))
+        ]
     return EvalSet(folder.name, "squad", items, corpora, {"mode": mode}, _hash(list(paragraphs), truth))
 
 
 # ---- summaries ------------------------------------------------------------------------------------
+
 
 def load_summaries(path: Path, workspace: Path, corpus: list[str]) -> EvalSet:
     """One item per article, its reference summaries joined by a blank line (ROUGE takes the
@@ -270,15 +327,17 @@ def load_summaries(path: Path, workspace: Path, corpus: list[str]) -> EvalSet:
             refs.setdefault(key, []).append(" ".join(str(row["summary"]).split()))
         records = [{"title": f"Article {key}", "text": texts[key], "url": f"summaries://{key}"} for key in texts]
         corpora = {"": [_write_records(workspace / "summaries" / f"{_hash(records)}.jsonl", records)]}
-        items = [EvalItem(key, "", gold_articles=(f"summaries://{key}",), summary="\n\n".join(refs[key]))
-                 for key in texts]
+        items = [
+            EvalItem(key, "", gold_articles=(f"summaries://{key}",), summary="\n\n".join(refs[key])) for key in texts
+        ]
     else:
         items = []
         for n, row in _read_json_lines(path):
             if not isinstance(row, dict) or not row.get("article") or not row.get("summary"):
                 raise QAError(f"{path}:{n}: each line needs 'article' (a file name, id or url) and 'summary'.")
-            items.append(EvalItem(f"{n}:{row['article']}", "", gold_articles=(str(row["article"]),),
-                                  summary=str(row["summary"])))
+            items.append(
+                EvalItem(f"{n}:{row['article']}", "", gold_articles=(str(row["article"]),), summary=str(row["summary"]))
+            )
         corpora = {}
         if corpus:
             from ..ingest.loaders import expand_paths
@@ -287,8 +346,17 @@ def load_summaries(path: Path, workspace: Path, corpus: list[str]) -> EvalSet:
     return EvalSet(path.stem, "summaries", items, corpora, {}, _hash(path.read_bytes().decode("utf-8", "replace")))
 
 
-def load_set(fmt: str, path: Path, *, workspace: Path, corpus: list[str] | None = None, mode: str = "",
-             noise: float = 0.0, passages: int = 5, seed: int = 0) -> EvalSet:
+def load_set(
+    fmt: str,
+    path: Path,
+    *,
+    workspace: Path,
+    corpus: list[str] | None = None,
+    mode: str = "",
+    noise: float = 0.0,
+    passages: int = 5,
+    seed: int = 0,
+) -> EvalSet:
     """The eval set at `path` in format `fmt` (see FORMATS); `mode` defaults to the first of MODES[fmt]."""
     if fmt not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}.")

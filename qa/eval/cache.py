@@ -26,17 +26,23 @@ class CachedLLM:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, model TEXT, reply TEXT, "
-                        "prompt_tokens INTEGER, completion_tokens INTEGER, created REAL)")
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, model TEXT, reply TEXT, "
+            "prompt_tokens INTEGER, completion_tokens INTEGER, created REAL)"
+        )
 
     def key(self, messages: Messages, max_tokens: int, temperature: float) -> str:
-        blob = json.dumps({"model": self.name, "messages": messages, "max_tokens": max_tokens,
-                           "temperature": temperature}, sort_keys=True, ensure_ascii=False)
+        blob = json.dumps(
+            {"model": self.name, "messages": messages, "max_tokens": max_tokens, "temperature": temperature},
+            sort_keys=True,
+            ensure_ascii=False,
+        )
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def _get(self, key: str) -> str | None:
-        row = self.db.execute("SELECT reply, prompt_tokens, completion_tokens FROM calls WHERE key=?",
-                              (key,)).fetchone()
+        row = self.db.execute(
+            "SELECT reply, prompt_tokens, completion_tokens FROM calls WHERE key=?", (key,)
+        ).fetchone()
         if row is None:
             self.misses += 1
             return None
@@ -47,9 +53,10 @@ class CachedLLM:
     def _put(self, key: str, reply: str) -> None:
         self.usage = self.inner.usage
         if self.usage.finished:  # a reply cut off by an error is not worth replaying
-            self.db.execute("INSERT OR REPLACE INTO calls VALUES (?,?,?,?,?,?)",
-                            (key, self.name, reply, self.usage.prompt_tokens, self.usage.completion_tokens,
-                             time.time()))
+            self.db.execute(
+                "INSERT OR REPLACE INTO calls VALUES (?,?,?,?,?,?)",
+                (key, self.name, reply, self.usage.prompt_tokens, self.usage.completion_tokens, time.time()),
+            )
 
     def complete(self, messages: Messages, *, max_tokens: int = 320, temperature: float = 0.0) -> str:
         key = self.key(messages, max_tokens, temperature)

@@ -31,9 +31,17 @@ class Corpora:
     changed corpus gets a fresh collection and an unchanged one is reused across runs.
     """
 
-    def __init__(self, evalset: EvalSet, *, home: Path, embedder: Embedder, chunk_tokens: int = 300,
-                 overlap: int = 45, default: tuple[Store, BM25Index] | None = None,
-                 on_ingest: Callable[[str, int], None] | None = None):
+    def __init__(
+        self,
+        evalset: EvalSet,
+        *,
+        home: Path,
+        embedder: Embedder,
+        chunk_tokens: int = 300,
+        overlap: int = 45,
+        default: tuple[Store, BM25Index] | None = None,
+        on_ingest: Callable[[str, int], None] | None = None,
+    ):
         self.evalset, self.home, self.embedder = evalset, home, embedder
         self.chunk_tokens, self.overlap = chunk_tokens, overlap
         self.default = default
@@ -56,8 +64,14 @@ class Corpora:
             if key == "":
                 self.on_ingest(name, len(files))
             index = open_index(store, refresh=False)
-            report = ingest([str(f) for f in files], store=store, embedder=self.embedder, index=index,
-                            chunk_tokens=self.chunk_tokens, overlap=self.overlap)
+            report = ingest(
+                [str(f) for f in files],
+                store=store,
+                embedder=self.embedder,
+                index=index,
+                chunk_tokens=self.chunk_tokens,
+                overlap=self.overlap,
+            )
             if report.interrupted:
                 raise KeyboardInterrupt
             done.write_text(json.dumps({"articles": len(store.articles()), "failed": len(report.failed)}))
@@ -77,8 +91,9 @@ class Corpora:
         """Normalised texts of every article of a corpus (for 'is the answer anywhere in it')."""
         if key not in self._texts:
             opened = self.get(key)
-            self._texts[key] = ([f" {metrics.normalise(a.article.text)} " for a in opened[0].articles()]
-                                if opened else [])
+            self._texts[key] = (
+                [f" {metrics.normalise(a.article.text)} " for a in opened[0].articles()] if opened else []
+            )
         return self._texts[key]
 
     def close(self) -> None:

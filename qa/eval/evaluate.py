@@ -26,12 +26,30 @@ from .gold import EvalItem, EvalOptions, EvalSet
 from .respond import respond
 from .scoring import score, summary_scores, support_rate
 
-
 # one row of results.jsonl: every key, in this order, for every kind of item
-_ROW: dict = {"id": "", "question": "", "answers": [], "choices": [], "answer_index": None, "unanswerable": False,
-              "retrieved": [], "gold_ids": [], "context": [], "answer": "", "refused": False, "fallback": "",
-              "raw": "", "short": "", "choice": None, "choice_reply": "", "choice_source": "", "sentences": [],
-              "metrics": {}, "timings": {}, "cached": False}
+_ROW: dict = {
+    "id": "",
+    "question": "",
+    "answers": [],
+    "choices": [],
+    "answer_index": None,
+    "unanswerable": False,
+    "retrieved": [],
+    "gold_ids": [],
+    "context": [],
+    "answer": "",
+    "refused": False,
+    "fallback": "",
+    "raw": "",
+    "short": "",
+    "choice": None,
+    "choice_reply": "",
+    "choice_source": "",
+    "sentences": [],
+    "metrics": {},
+    "timings": {},
+    "cached": False,
+}
 
 
 def _row(**fields: object) -> dict:
@@ -41,8 +59,9 @@ def _row(**fields: object) -> dict:
     return {**_ROW, **fields}
 
 
-def run_summary_item(item: EvalItem, *, corpora: Corpora, embedder: Embedder, llm: LLM | None,
-                     options: EvalOptions) -> dict:
+def run_summary_item(
+    item: EvalItem, *, corpora: Corpora, embedder: Embedder, llm: LLM | None, options: EvalOptions
+) -> dict:
     """Summarise the item's article (qa/summarise.py) and score it against the references."""
     from ..summarise import SummaryOptions, summarise
 
@@ -52,27 +71,47 @@ def run_summary_item(item: EvalItem, *, corpora: Corpora, embedder: Embedder, ll
     ids = sorted(resolve_gold(item.gold_articles, opened[0])) if opened else []
     stored = opened[0].find_by_id(ids[0]) if opened and len(ids) == 1 else None
     if stored is None:
-        raise QAError(f"Summary item {item.id}: {item.gold_articles} names {len(ids)} stored articles, not one; "
-                      "check the article name and --corpus.")
-    result = summarise(stored.article, llm=llm, embedder=embedder,
-                       options=SummaryOptions(style="paragraph", words=options.summary_words,
-                                              budget=options.ask.retrieval.budget,
-                                              temperature=options.ask.temperature))
+        raise QAError(
+            f"Summary item {item.id}: {item.gold_articles} names {len(ids)} stored articles, not one; "
+            "check the article name and --corpus."
+        )
+    result = summarise(
+        stored.article,
+        llm=llm,
+        embedder=embedder,
+        options=SummaryOptions(
+            style="paragraph",
+            words=options.summary_words,
+            budget=options.ask.retrieval.budget,
+            temperature=options.ask.temperature,
+        ),
+    )
     text = result.text
     m = summary_scores(text, item.summary)
     if result.sentences:
         m["support_rate"] = support_rate(result.sentences, result.fallback)
     elapsed = time.perf_counter() - t0
-    m.update(latency_s=round(elapsed, 3), prompt_tokens=float(result.timings.prompt_tokens),
-             completion_tokens=float(result.timings.completion_tokens))
-    return _row(id=item.id, article=ids[0], gold_ids=ids, answer=text, fallback=result.fallback,
-                sentences=[sentence_json(s, scores=False) for s in result.sentences], metrics=m,
-                timings={"total_ms": round(elapsed * 1000, 1), "llm_calls": result.calls},
-                cached=getattr(llm, "hits", 0) > hits_before)
+    m.update(
+        latency_s=round(elapsed, 3),
+        prompt_tokens=float(result.timings.prompt_tokens),
+        completion_tokens=float(result.timings.completion_tokens),
+    )
+    return _row(
+        id=item.id,
+        article=ids[0],
+        gold_ids=ids,
+        answer=text,
+        fallback=result.fallback,
+        sentences=[sentence_json(s, scores=False) for s in result.sentences],
+        metrics=m,
+        timings={"total_ms": round(elapsed * 1000, 1), "llm_calls": result.calls},
+        cached=getattr(llm, "hits", 0) > hits_before,
+    )
 
 
-def run_item(item: EvalItem, *, corpora: Corpora, embedder: Embedder, llm: LLM | None,
-             options: EvalOptions = EvalOptions()) -> dict:
+def run_item(
+    item: EvalItem, *, corpora: Corpora, embedder: Embedder, llm: LLM | None, options: EvalOptions = EvalOptions()
+) -> dict:
     """Retrieve, answer and score one item: one row of results.jsonl."""
     t0 = time.perf_counter()
     hits_before = getattr(llm, "hits", 0)
@@ -98,23 +137,48 @@ def run_item(item: EvalItem, *, corpora: Corpora, embedder: Embedder, llm: LLM |
     scores["prompt_tokens"] = float(outcome.prompt_tokens)
     scores["completion_tokens"] = float(outcome.completion_tokens)
     return _row(
-        id=item.id, question=item.question, answers=list(item.answers), choices=list(item.choices),
-        answer_index=item.answer_index, unanswerable=item.unanswerable,
-        retrieved=ranked[:10], gold_ids=sorted(gold) if gold else [],
-        context=[{"n": p.number, "article_id": p.article_id, "title": p.title, "start": p.start, "end": p.end}
-                 for p in passages],
-        answer=result.text, refused=result.refused, fallback=result.fallback, raw=outcome.raw,
-        short=outcome.short, choice=outcome.choice, choice_reply=outcome.choice_reply,
-        choice_source=outcome.choice_source, sentences=[sentence_json(s, scores=False) for s in result.sentences],
-        metrics=scores, timings={"retrieval_ms": round(retrieval_ms, 1), "total_ms": round(elapsed, 1),
-                                 "llm_calls": outcome.calls, "call_ms": outcome.call_ms},
+        id=item.id,
+        question=item.question,
+        answers=list(item.answers),
+        choices=list(item.choices),
+        answer_index=item.answer_index,
+        unanswerable=item.unanswerable,
+        retrieved=ranked[:10],
+        gold_ids=sorted(gold) if gold else [],
+        context=[
+            {"n": p.number, "article_id": p.article_id, "title": p.title, "start": p.start, "end": p.end}
+            for p in passages
+        ],
+        answer=result.text,
+        refused=result.refused,
+        fallback=result.fallback,
+        raw=outcome.raw,
+        short=outcome.short,
+        choice=outcome.choice,
+        choice_reply=outcome.choice_reply,
+        choice_source=outcome.choice_source,
+        sentences=[sentence_json(s, scores=False) for s in result.sentences],
+        metrics=scores,
+        timings={
+            "retrieval_ms": round(retrieval_ms, 1),
+            "total_ms": round(elapsed, 1),
+            "llm_calls": outcome.calls,
+            "call_ms": outcome.call_ms,
+        },
         cached=getattr(llm, "hits", 0) > hits_before,  # some replies came from the LLM cache
     )
 
 
-def evaluate(evalset: EvalSet, *, corpora: Corpora, embedder: Embedder, llm: LLM | None,
-             options: EvalOptions = EvalOptions(), skip: set[str] | frozenset[str] = frozenset(),
-             limit: int | None = None) -> Iterator[dict]:
+def evaluate(
+    evalset: EvalSet,
+    *,
+    corpora: Corpora,
+    embedder: Embedder,
+    llm: LLM | None,
+    options: EvalOptions = EvalOptions(),
+    skip: set[str] | frozenset[str] = frozenset(),
+    limit: int | None = None,
+) -> Iterator[dict]:
     """Rows for the items not in `skip`, in gold-set order (the first `limit` items of the set)."""
     for item in evalset.items[:limit]:
         if item.id in skip:

@@ -46,4 +46,3 @@ class EvalOptions:
     choose_tokens: int = 12
     hit_k: int = HIT_K
     summary_words: int = 60  # summary items: one paragraph of about the references' length
-

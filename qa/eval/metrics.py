@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -71,8 +71,11 @@ def token_f1(prediction: str, golds: Sequence[str]) -> float:
 
 LETTERS = "ABCDEFGHIJ"
 _CITATION = re.compile(r"\[\s*\d+\s*(?:[,;]\s*\d+\s*)*\]")
-_LEAD = re.compile(r"^\W*(?:(?:the\s+)?(?:correct\s+)?(?:answer|choice|option)\s*(?:is|:)?\s*)?"
-                   r"\(?([A-J])(?:[).:\]]|$)", re.I)
+_LEAD = re.compile(
+    r"^\W*(?:(?:the\s+)?(?:correct\s+)?(?:answer|choice|option)\s*(?:is|:)?\s*)?"
+    r"\(?([A-J])(?:[).:\]]|$)",
+    re.I,
+)
 _NAMED = re.compile(r"\b(?:answer|choice|option)\s*(?:is|would be|:)?\s*\(?([A-J])\)?(?![\w'])", re.I)
 _NUMBER = re.compile(r"^\W*(?:(?:answer|choice|option)\s*(?:is|:)?\s*)?\(?(\d{1,2})\)?\W*$", re.I)
 _LAST = re.compile(r"(?<![\w'])\(?([A-J])\)?[.!]?$")  # "... so it is B." (capital letters only)
@@ -123,6 +126,7 @@ def parse_choice(reply: str, choices: Sequence[str]) -> int | None:
 
 # ---- retrieval ----------------------------------------------------------------------------
 
+
 def hit_at_k(ranked: Sequence[str], gold: Iterable[str], k: int) -> float:
     gold = set(gold)
     return float(any(r in gold for r in ranked[:k]))
@@ -145,6 +149,7 @@ def citation_validity(cited: Sequence[int], given: int) -> float | None:
 
 # ---- summaries ----------------------------------------------------------------------------
 
+
 def _rouge_tokens(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", text.lower())
 
@@ -158,8 +163,9 @@ def _prf(overlap: int, predicted: int, reference: int) -> float:
 
 def rouge_n(prediction: str, reference: str, n: int) -> float:
     """ROUGE-N F-measure over lower-cased alphanumeric tokens (no stemming)."""
+
     def grams(tokens: list[str]) -> Counter:
-        return Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
+        return Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
 
     pred, ref = grams(_rouge_tokens(prediction)), grams(_rouge_tokens(reference))
     return _prf(sum((pred & ref).values()), sum(pred.values()), sum(ref.values()))
@@ -185,8 +191,9 @@ def rouge_l(prediction: str, reference: str) -> float:
 BOOTSTRAP_RESAMPLES = 1000
 
 
-def bootstrap(values: Sequence[float], *, seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES,
-              level: float = 0.95) -> tuple[float, float, float] | None:
+def bootstrap(
+    values: Sequence[float], *, seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES, level: float = 0.95
+) -> tuple[float, float, float] | None:
     """(mean, low, high): the mean and its percentile bootstrap interval; seeded, so repeatable."""
     data = np.asarray([v for v in values if v is not None], dtype=float)
     if data.size == 0:
@@ -201,12 +208,13 @@ def bootstrap(values: Sequence[float], *, seed: int = 0, resamples: int = BOOTST
     return mean, float(low), float(high)
 
 
-def paired_bootstrap(before: Sequence[float], after: Sequence[float], *, seed: int = 0,
-                     resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float, float] | None:
+def paired_bootstrap(
+    before: Sequence[float], after: Sequence[float], *, seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES
+) -> tuple[float, float, float] | None:
     """Mean of after - before over paired items, with its bootstrap interval."""
     if len(before) != len(after):
         raise ValueError("paired_bootstrap needs two lists of the same items")
-    return bootstrap([b - a for a, b in zip(before, after)], seed=seed, resamples=resamples)
+    return bootstrap([b - a for a, b in zip(before, after, strict=True)], seed=seed, resamples=resamples)
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

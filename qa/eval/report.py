@@ -36,8 +36,11 @@ def charts(result: dict) -> list[str]:
         import matplotlib.pyplot as plt
     except ImportError:
         raise QAError("The HTML report needs matplotlib: pip install 'qa[eval]' (or pip install matplotlib).")
-    rates = [d for d in result["deltas"] if not d["metric"].endswith("tokens") and not d["timing"]
-             and d["metric"] != "summary_words"]
+    rates = [
+        d
+        for d in result["deltas"]
+        if not d["metric"].endswith("tokens") and not d["timing"] and d["metric"] != "summary_words"
+    ]
     if not rates:
         return []
     names = [LABELS.get(d["metric"], d["metric"]) for d in rates]
@@ -72,24 +75,29 @@ def write_html(result: dict, a: RunDir, b: RunDir, path: Path) -> None:
     rows = []
     for d in result["deltas"]:
         cls = "" if d["timing"] or d["low"] <= 0 <= d["high"] else ("up" if d["delta"] > 0 else "down")
-        rows.append(f"<tr><td>{esc(LABELS.get(d['metric'], d['metric']))}</td>"
-                    f"<td>{d['a']:.3f}</td><td>{d['b']:.3f}</td><td class='{cls}'>{d['delta']:+.3f}</td>"
-                    f"<td>{d['low']:+.3f} – {d['high']:+.3f}</td><td>{d['n']}</td></tr>")
-    flips = "".join(f"<tr><td>{esc(f['id'])}</td><td>{esc(f['metric'])}</td><td>{f['a']:g} → {f['b']:g}</td>"
-                    f"<td>{esc(f['question'])}</td><td>{esc(str(f['answer_a']))}</td>"
-                    f"<td>{esc(str(f['answer_b']))}</td></tr>"
-                    for f in result["flips"])
-    changed = "".join(f"<li><b>{esc(k)}</b>: {esc(str(v[0]))} → {esc(str(v[1]))}</li>"
-                      for k, v in result["settings_changed"].items())
+        rows.append(
+            f"<tr><td>{esc(LABELS.get(d['metric'], d['metric']))}</td>"
+            f"<td>{d['a']:.3f}</td><td>{d['b']:.3f}</td><td class='{cls}'>{d['delta']:+.3f}</td>"
+            f"<td>{d['low']:+.3f} – {d['high']:+.3f}</td><td>{d['n']}</td></tr>"
+        )
+    flips = "".join(
+        f"<tr><td>{esc(f['id'])}</td><td>{esc(f['metric'])}</td><td>{f['a']:g} → {f['b']:g}</td>"
+        f"<td>{esc(f['question'])}</td><td>{esc(str(f['answer_a']))}</td>"
+        f"<td>{esc(str(f['answer_b']))}</td></tr>"
+        for f in result["flips"]
+    )
+    changed = "".join(
+        f"<li><b>{esc(k)}</b>: {esc(str(v[0]))} → {esc(str(v[1]))}</li>" for k, v in result["settings_changed"].items()
+    )
     images = "".join(f"<p><img alt='chart' src='data:image/png;base64,{png}'></p>" for png in charts(result))
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>qa eval compare</title>
 <style>{_STYLE}</style></head><body>
 <h1>qa eval compare</h1>
-<p>A: <code>{esc(str(a.path))}</code><br>B: <code>{esc(str(b.path))}</code><br>{result['items']} shared items.</p>
+<p>A: <code>{esc(str(a.path))}</code><br>B: <code>{esc(str(b.path))}</code><br>{result["items"]} shared items.</p>
 {images}
 <h2>Metrics</h2><table><tr><th>metric</th><th>A</th><th>B</th><th>B − A</th><th>95% interval</th><th>n</th></tr>
-{''.join(rows)}</table>
-<h2>Settings that differ</h2><ul>{changed or '<li>none</li>'}</ul>
+{"".join(rows)}</table>
+<h2>Settings that differ</h2><ul>{changed or "<li>none</li>"}</ul>
 <h2>Items that flipped</h2><table><tr><th>id</th><th>metric</th><th>A → B</th><th>question</th><th>answer A</th>
 <th>answer B</th></tr>{flips}</table>
 <p class="small">Intervals: paired percentile bootstrap over the shared items (1,000 resamples, seeded).</p>

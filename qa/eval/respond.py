@@ -71,8 +71,9 @@ def _clean_short(text: str) -> str:
     return text.strip().rstrip(".").strip()
 
 
-def choose_by_support(question: str, choices: Sequence[str], passages: Sequence[Passage],
-                      embedder: Embedder) -> int | None:
+def choose_by_support(
+    question: str, choices: Sequence[str], passages: Sequence[Passage], embedder: Embedder
+) -> int | None:
     """The choice best supported by the context: for each choice, the best sentence score of
     (relevance of the sentence to the question) x (share of the choice's words it contains);
     relevance is 0.6 x embedding similarity + 0.4 x question-word overlap, as in `extract`.
@@ -83,7 +84,8 @@ def choose_by_support(question: str, choices: Sequence[str], passages: Sequence[
     vectors = embedder.embed(sentences)
     qterms = set(terms(question))
     relevance = 0.6 * (vectors @ embedder.embed([question])[0]) + 0.4 * np.array(
-        [len(qterms & set(terms(s))) / max(1, len(qterms)) for s in sentences])
+        [len(qterms & set(terms(s))) / max(1, len(qterms)) for s in sentences]
+    )
     relevance = np.clip(relevance, 0.0, None)
     words = [set(terms(s)) for s in sentences]
     dense = embedder.embed(list(choices)) @ vectors.T
@@ -111,8 +113,9 @@ class Outcome:
     completion_tokens: int = 0
 
 
-def respond(item: EvalItem, passages: Sequence[Passage], *, llm: LLM | None, embedder: Embedder,
-            options: EvalOptions) -> Outcome:
+def respond(
+    item: EvalItem, passages: Sequence[Passage], *, llm: LLM | None, embedder: Embedder, options: EvalOptions
+) -> Outcome:
     """The cited answer, then (with a model) a short answer and, for choices, a choice."""
     if llm is None:
         result = answer(item.question, passages, llm=None, embedder=embedder, options=options.ask)
@@ -127,16 +130,20 @@ def respond(item: EvalItem, passages: Sequence[Passage], *, llm: LLM | None, emb
             talk: Messages = build_messages(item.question, passages, ask.max_sentences, ask.today)
             talk = talk + [{"role": "assistant", "content": out.raw or REFUSAL}]
             if not result.refused:
-                talk = talk + [{"role": "user", "content": fill("short_user", question=item.question,
-                                                                refusal=REFUSAL)}]
+                talk = talk + [{"role": "user", "content": fill("short_user", question=item.question, refusal=REFUSAL)}]
                 reply = recorder.complete(talk, max_tokens=options.short_tokens, temperature=options.ask.temperature)
                 talk = talk + [{"role": "assistant", "content": reply}]
                 out.short = "" if is_refusal(reply) else _clean_short(reply)
             if item.choices:
-                talk = talk + [{"role": "user", "content": fill("choose_user", question=item.question,
-                                                                choices=lettered(item.choices))}]
-                out.choice_reply = recorder.complete(talk, max_tokens=options.choose_tokens,
-                                                     temperature=options.ask.temperature)
+                talk = talk + [
+                    {
+                        "role": "user",
+                        "content": fill("choose_user", question=item.question, choices=lettered(item.choices)),
+                    }
+                ]
+                out.choice_reply = recorder.complete(
+                    talk, max_tokens=options.choose_tokens, temperature=options.ask.temperature
+                )
                 out.choice = metrics.parse_choice(out.choice_reply, item.choices)
                 out.choice_source = "model" if out.choice is not None else ""
         out.calls, out.call_ms = recorder.calls, recorder.call_ms

@@ -8,23 +8,23 @@ intervals, versions).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import platform
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import QAError
 from ..prompts import prompts_hash
 from . import metrics
 from .scoring import LABELS, TIMING, aggregate
-
 
 ANSWER_PROMPTS = ("answer_system", "answer_user", "passage", "today", "short_user", "choose_user")
 
@@ -56,10 +56,16 @@ def _git_commit() -> str:
 
     root = Path(__file__).resolve().parent.parent
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
-                              timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
     return head + ("+dirty" if head and dirty else "")
@@ -68,10 +74,8 @@ def _git_commit() -> str:
 def versions(model: str) -> dict[str, str]:
     found = {"qa": __version__, "commit": _git_commit(), "python": platform.python_version(), "model": model}
     for package in ("chromadb", "numpy", "tiktoken", "onnxruntime", "bm25s", "xllamacpp", "openai"):
-        try:
+        with contextlib.suppress(importlib_metadata.PackageNotFoundError):
             found[package] = importlib_metadata.version(package)
-        except importlib_metadata.PackageNotFoundError:
-            pass
     return found
 
 
@@ -89,7 +93,7 @@ class RunDir:
         return self.path / "results.jsonl"
 
     @classmethod
-    def create(cls, runs: Path, name: str, settings: dict) -> "RunDir":
+    def create(cls, runs: Path, name: str, settings: dict) -> RunDir:
         path = runs / f"{time.strftime('%Y%m%d-%H%M%S')}-{_slug(name)}"
         n = 1
         while path.exists():
@@ -101,14 +105,16 @@ class RunDir:
         return cls(path, settings)
 
     @classmethod
-    def latest(cls, runs: Path, name: str) -> "RunDir | None":
+    def latest(cls, runs: Path, name: str) -> RunDir | None:
         pattern = re.compile(r"^\d{8}-\d{6}-" + re.escape(_slug(name)) + r"(-\d+)?$")
-        found = sorted((p for p in runs.glob("*") if pattern.match(p.name) and (p / "settings.json").is_file()),
-                       key=lambda p: p.name)
+        found = sorted(
+            (p for p in runs.glob("*") if pattern.match(p.name) and (p / "settings.json").is_file()),
+            key=lambda p: p.name,
+        )
         return cls.open(found[-1]) if found else None
 
     @classmethod
-    def open(cls, path: Path) -> "RunDir":
+    def open(cls, path: Path) -> RunDir:
         if path.is_file():
             path = path.parent
         try:
@@ -142,11 +148,16 @@ class RunDir:
 
     def write_summary(self, rows: Sequence[dict], *, extra: dict | None = None, seed: int = 0) -> dict:
         summary = {
-            "name": self.path.name, "settings_hash": self.settings["hash"], "settings": self.settings,
-            "prompts_hash": self.settings.get("prompts_hash"), "prompts_hash_all": prompts_hash(),
+            "name": self.path.name,
+            "settings_hash": self.settings["hash"],
+            "settings": self.settings,
+            "prompts_hash": self.settings.get("prompts_hash"),
+            "prompts_hash_all": prompts_hash(),
             "versions": versions(self.settings.get("llm", "")),
-            "items": len(rows), "cached_items": sum(1 for r in rows if r.get("cached")),
-            "metrics": aggregate(rows, seed=seed), **(extra or {}),
+            "items": len(rows),
+            "cached_items": sum(1 for r in rows if r.get("cached")),
+            "metrics": aggregate(rows, seed=seed),
+            **(extra or {}),
         }
         tmp = self.path / "summary.json.tmp"
         tmp.write_text(json.dumps(summary, indent=2, sort_keys=False) + "\n")
@@ -174,23 +185,48 @@ def compare(a: RunDir, b: RunDir, *, seed: int = 0) -> dict:
     ordered = [n for n in LABELS if n in names] + sorted(names - set(LABELS))
     deltas = []
     for name in ordered:
-        pairs = [(rows_a[i]["metrics"][name], rows_b[i]["metrics"][name]) for i in common
-                 if rows_a[i]["metrics"].get(name) is not None and rows_b[i]["metrics"].get(name) is not None]
+        pairs = [
+            (rows_a[i]["metrics"][name], rows_b[i]["metrics"][name])
+            for i in common
+            if rows_a[i]["metrics"].get(name) is not None and rows_b[i]["metrics"].get(name) is not None
+        ]
         if not pairs:
             continue
         delta = metrics.paired_bootstrap([p[0] for p in pairs], [p[1] for p in pairs], seed=seed)
         assert delta is not None  # pairs is not empty
-        deltas.append({"metric": name, "a": round(sum(p[0] for p in pairs) / len(pairs), 4),
-                       "b": round(sum(p[1] for p in pairs) / len(pairs), 4), "delta": round(delta[0], 4),
-                       "low": round(delta[1], 4), "high": round(delta[2], 4), "n": len(pairs),
-                       "timing": name in TIMING})
+        deltas.append(
+            {
+                "metric": name,
+                "a": round(sum(p[0] for p in pairs) / len(pairs), 4),
+                "b": round(sum(p[1] for p in pairs) / len(pairs), 4),
+                "delta": round(delta[0], 4),
+                "low": round(delta[1], 4),
+                "high": round(delta[2], 4),
+                "n": len(pairs),
+                "timing": name in TIMING,
+            }
+        )
     flips = []
     for i in common:
         ma, mb = rows_a[i]["metrics"], rows_b[i]["metrics"]
         for name in FLIPPABLE:
             if name in ma and name in mb and ma[name] != mb[name]:
-                flips.append({"id": i, "metric": name, "a": ma[name], "b": mb[name],
-                              "question": rows_a[i]["question"], "answer_a": rows_a[i]["short"] or rows_a[i]["answer"],
-                              "answer_b": rows_b[i]["short"] or rows_b[i]["answer"]})
-    return {"a": a.path.name, "b": b.path.name, "items": len(common), "deltas": deltas, "flips": flips,
-            "settings_changed": changed_settings(a.settings, b.settings)}
+                flips.append(
+                    {
+                        "id": i,
+                        "metric": name,
+                        "a": ma[name],
+                        "b": mb[name],
+                        "question": rows_a[i]["question"],
+                        "answer_a": rows_a[i]["short"] or rows_a[i]["answer"],
+                        "answer_b": rows_b[i]["short"] or rows_b[i]["answer"],
+                    }
+                )
+    return {
+        "a": a.path.name,
+        "b": b.path.name,
+        "items": len(common),
+        "deltas": deltas,
+        "flips": flips,
+        "settings_changed": changed_settings(a.settings, b.settings),
+    }

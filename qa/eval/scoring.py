@@ -11,8 +11,15 @@ from .gold import HIT_K, EvalItem
 from .respond import Outcome
 
 
-def score(item: EvalItem, outcome: Outcome, *, ranked: Sequence[str], gold: set[str] | None,
-          in_corpus: bool | None, hit_k: int = HIT_K) -> dict[str, float]:
+def score(
+    item: EvalItem,
+    outcome: Outcome,
+    *,
+    ranked: Sequence[str],
+    gold: set[str] | None,
+    in_corpus: bool | None,
+    hit_k: int = HIT_K,
+) -> dict[str, float]:
     """Every metric that applies to the item (the others are left out, not zero)."""
     m: dict[str, float] = {}
     result, passages = outcome.answer, outcome.answer.passages
@@ -38,8 +45,11 @@ def score(item: EvalItem, outcome: Outcome, *, ranked: Sequence[str], gold: set[
     if item.wrong_answers:
         said = outcome.short or result.text
         m["misled"] = float(not result.refused and metrics.contains_span(said, item.wrong_answers))
-    cited = [n for _, numbers in split_answer(outcome.raw) for n in numbers] if outcome.raw else \
-        [n for s in result.sentences for n in s.citations]
+    cited = (
+        [n for _, numbers in split_answer(outcome.raw) for n in numbers]
+        if outcome.raw
+        else [n for s in result.sentences for n in s.citations]
+    )
     validity = metrics.citation_validity(cited, len(passages))
     if validity is not None:
         m["citation_validity"] = validity
@@ -56,26 +66,62 @@ def support_rate(sentences: Sequence[Sentence], fallback: str) -> float:
 def summary_scores(text: str, references: str) -> dict[str, float]:
     """ROUGE-1/2/L F of a summary: the best over its references (separated by blank lines)."""
     refs = [r for r in references.split("\n\n") if r.strip()]
-    return {"rouge1": max(metrics.rouge_n(text, r, 1) for r in refs),
-            "rouge2": max(metrics.rouge_n(text, r, 2) for r in refs),
-            "rougeL": max(metrics.rouge_l(text, r) for r in refs),
-            "summary_words": float(len(text.split()))}
+    return {
+        "rouge1": max(metrics.rouge_n(text, r, 1) for r in refs),
+        "rouge2": max(metrics.rouge_n(text, r, 2) for r in refs),
+        "rougeL": max(metrics.rouge_l(text, r) for r in refs),
+        "summary_words": float(len(text.split())),
+    }
 
 
-ORDER = ["mc", "em", "em_lenient", "f1", "answer_recall", "answer_in_corpus", "hit@1", f"hit@{HIT_K}", "mrr",
-         "context_hit", "refusal", "false_refusal", "misled", "citation_validity", "support_rate",
-         "rouge1", "rouge2", "rougeL", "summary_words",
-         "latency_s", "context_tokens", "prompt_tokens", "completion_tokens"]
+ORDER = [
+    "mc",
+    "em",
+    "em_lenient",
+    "f1",
+    "answer_recall",
+    "answer_in_corpus",
+    "hit@1",
+    f"hit@{HIT_K}",
+    "mrr",
+    "context_hit",
+    "refusal",
+    "false_refusal",
+    "misled",
+    "citation_validity",
+    "support_rate",
+    "rouge1",
+    "rouge2",
+    "rougeL",
+    "summary_words",
+    "latency_s",
+    "context_tokens",
+    "prompt_tokens",
+    "completion_tokens",
+]
 LABELS = {
-    "mc": "multiple-choice accuracy", "em": "exact match (strict)", "em_lenient": "exact match (lenient)",
-    "f1": "token F1", "answer_recall": "answer in the context sent", "answer_in_corpus": "answer anywhere in corpus",
-    "hit@1": "gold article hit@1", f"hit@{HIT_K}": f"gold article hit@{HIT_K}", "mrr": "gold article MRR",
-    "context_hit": "gold article in context", "refusal": "refusal accuracy (unanswerable)",
-    "false_refusal": "refused although answerable", "misled": "gave the planted wrong answer",
-    "citation_validity": "citation validity", "support_rate": "support rate", "rouge1": "ROUGE-1 F",
-    "rouge2": "ROUGE-2 F", "rougeL": "ROUGE-L F", "summary_words": "summary length (words)",
+    "mc": "multiple-choice accuracy",
+    "em": "exact match (strict)",
+    "em_lenient": "exact match (lenient)",
+    "f1": "token F1",
+    "answer_recall": "answer in the context sent",
+    "answer_in_corpus": "answer anywhere in corpus",
+    "hit@1": "gold article hit@1",
+    f"hit@{HIT_K}": f"gold article hit@{HIT_K}",
+    "mrr": "gold article MRR",
+    "context_hit": "gold article in context",
+    "refusal": "refusal accuracy (unanswerable)",
+    "false_refusal": "refused although answerable",
+    "misled": "gave the planted wrong answer",
+    "citation_validity": "citation validity",
+    "support_rate": "support rate",
+    "rouge1": "ROUGE-1 F",
+    "rouge2": "ROUGE-2 F",
+    "rougeL": "ROUGE-L F",
+    "summary_words": "summary length (words)",
     "latency_s": "latency per item (s)",
-    "context_tokens": "context tokens per item", "prompt_tokens": "prompt tokens per item",
+    "context_tokens": "context tokens per item",
+    "prompt_tokens": "prompt tokens per item",
     "completion_tokens": "completion tokens per item",
     "mc|in_context": "multiple choice, answer in context",
     "mc|not_in_context": "multiple choice, answer not in context",
@@ -96,16 +142,19 @@ def aggregate(rows: Sequence[dict], *, seed: int = 0) -> dict[str, dict]:
         mean, low, high = interval
         entry = {"mean": round(mean, 4), "low": round(low, 4), "high": round(high, 4), "n": len(values)}
         if name == "latency_s":
-            entry.update(p50=round(metrics.percentile(values, 50) or 0.0, 3),
-                         p95=round(metrics.percentile(values, 95) or 0.0, 3))
+            entry.update(
+                p50=round(metrics.percentile(values, 50) or 0.0, 3), p95=round(metrics.percentile(values, 95) or 0.0, 3)
+            )
         out[name] = entry
         if name == "mc":  # how often it chose right with and without the answer in its context
             for label, want in (("mc|in_context", 1.0), ("mc|not_in_context", 0.0)):
-                part = [r["metrics"]["mc"] for r in rows if "mc" in r["metrics"]
-                        and r["metrics"].get("answer_recall") == want]
+                part = [
+                    r["metrics"]["mc"]
+                    for r in rows
+                    if "mc" in r["metrics"] and r["metrics"].get("answer_recall") == want
+                ]
                 part_interval = metrics.bootstrap(part, seed=seed)
                 if part_interval is not None:
                     m, lo, hi = part_interval
                     out[label] = {"mean": round(m, 4), "low": round(lo, 4), "high": round(hi, 4), "n": len(part)}
     return out
-

@@ -16,17 +16,18 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import quote, urljoin
 
 from ..errors import QAError, UsageError
-from .fetch import ARTICLE_TYPES, FEED_TYPES, FetchError, Fetcher, date_from_url, is_url, load_page
+from .articles import make_article, normalise_date, source_from_url
+from .fetch import ARTICLE_TYPES, FEED_TYPES, Fetcher, FetchError, date_from_url, is_url, load_page
+from .loaders import Loaded, LoadProblem
 from .pipeline import IngestReport, Source, ingest
-from .loaders import Loaded, LoadProblem, make_article, normalise_date, source_from_url
 
 FULL_TEXT_WORDS = 150  # an entry's own content this long is taken as the article; shorter is a teaser
 
@@ -78,7 +79,7 @@ class FeedsReport:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class FeedList:
@@ -106,8 +107,10 @@ class FeedList:
             known = {f.name for f in fields(Feed)}
             return [Feed(**{k: v for k, v in item.items() if k in known}) for item in data["feeds"]]
         except (ValueError, KeyError, TypeError) as exc:
-            raise QAError(f"The feed list {self.path} is damaged ({exc.__class__.__name__}); "
-                          "fix or delete it and add the feeds again.")
+            raise QAError(
+                f"The feed list {self.path} is damaged ({exc.__class__.__name__}); "
+                "fix or delete it and add the feeds again."
+            )
 
     def save(self, feeds: list[Feed]) -> None:
         """Write a new file beside the old one, then swap it in: a crash leaves one or the other."""
@@ -161,9 +164,19 @@ def parse_feed(url: str, body: bytes, final_url: str = "") -> tuple[str, list[En
         date = raw.get("published") or updated or raw.get("created") or ""
         key = raw.get("id") or link or hashlib.sha256((title + text).encode()).hexdigest()[:16]
         stamp = json.dumps([link, title, date, updated, content or raw.get("summary", "")])
-        entries.append(Entry(key=key, fingerprint=hashlib.sha256(stamp.encode()).hexdigest()[:16], link=link,
-                             title=title, date=date, author=raw.get("author", ""), text=text, full_text=full,
-                             origin=link or f"{url}#{quote(key, safe='')}"))
+        entries.append(
+            Entry(
+                key=key,
+                fingerprint=hashlib.sha256(stamp.encode()).hexdigest()[:16],
+                link=link,
+                title=title,
+                date=date,
+                author=raw.get("author", ""),
+                text=text,
+                full_text=full,
+                origin=link or f"{url}#{quote(key, safe='')}",
+            )
+        )
     return " ".join(str(parsed.feed.get("title", "")).split()), entries
 
 
@@ -179,14 +192,21 @@ def discover_feed(html: str, page_url: str) -> str:
 def entry_source(entry: Entry, feed_title: str, *, fetcher: Fetcher, retry: set[str]) -> Source:
     """How ingest loads one entry: its own full text, or the page it links to (origins of passing
     failures are added to `retry`)."""
+
     def load() -> Loaded:
         if entry.full_text or not entry.link:
             if not entry.text.strip():
                 return Loaded([], [LoadProblem(entry.origin, "entry has no link and no text")])
             date = normalise_date(entry.date) or date_from_url(entry.link)
-            article = make_article(entry.text, title=entry.title, source=feed_title or source_from_url(entry.link),
-                                   date=date, url=entry.link or entry.origin, author=entry.author,
-                                   origin=entry.origin)
+            article = make_article(
+                entry.text,
+                title=entry.title,
+                source=feed_title or source_from_url(entry.link),
+                date=date,
+                url=entry.link or entry.origin,
+                author=entry.author,
+                origin=entry.origin,
+            )
             undated = LoadProblem(entry.origin, "no date in the feed or the URL: kept undated", fatal=False)
             return Loaded([article], [] if date else [undated])
         try:

@@ -10,23 +10,33 @@ from __future__ import annotations
 import codecs
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import Mapping
 from urllib.parse import urldefrag, urljoin, urlparse
 
 import httpx
 
 from .. import __version__
 from ..errors import QAError
-from .loaders import Loaded, LoadProblem, load_html, load_one, load_pdf, load_plain, normalise_date, source_from_url
+from .articles import normalise_date, source_from_url
+from .loaders import Loaded, LoadProblem, load_html, load_one, load_pdf, load_plain
 
 USER_AGENT = f"qa/{__version__}"
 
 # media type -> how to read it
 ARTICLE_TYPES = {"text/html": "html", "application/xhtml+xml": "html", "application/pdf": "pdf", "text/plain": "text"}
-FEED_TYPES = {t: "feed" for t in ("application/rss+xml", "application/atom+xml", "application/rdf+xml",
-                                  "application/x-rss+xml", "application/xml", "text/xml")}
+FEED_TYPES = {
+    t: "feed"
+    for t in (
+        "application/rss+xml",
+        "application/atom+xml",
+        "application/rdf+xml",
+        "application/x-rss+xml",
+        "application/xml",
+        "text/xml",
+    )
+}
 
 
 def is_url(text: str) -> bool:
@@ -86,8 +96,12 @@ class Fetcher:
     @property
     def client(self) -> httpx.Client:
         if self._client is None:
-            self._client = httpx.Client(timeout=httpx.Timeout(self.limits.timeout), follow_redirects=False,
-                                        headers={"User-Agent": USER_AGENT}, transport=self._transport)
+            self._client = httpx.Client(
+                timeout=httpx.Timeout(self.limits.timeout),
+                follow_redirects=False,
+                headers={"User-Agent": USER_AGENT},
+                transport=self._transport,
+            )
         return self._client
 
     def close(self) -> None:
@@ -101,8 +115,9 @@ class Fetcher:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def get(self, url: str, *, accept: Mapping[str, str] = ARTICLE_TYPES, etag: str = "",
-            last_modified: str = "") -> Page:
+    def get(
+        self, url: str, *, accept: Mapping[str, str] = ARTICLE_TYPES, etag: str = "", last_modified: str = ""
+    ) -> Page:
         """GET `url`, following at most `max_redirects` redirects; conditional when etag/last_modified given."""
         if not is_url(url):
             raise FetchError(url, "only http:// and https:// URLs can be fetched")
@@ -122,7 +137,7 @@ class Fetcher:
                         return self._read(url, response, accept, deadline)
                     target = str(response.url.join(response.headers["location"]))
                 if target in visited:
-                    loop = " -> ".join(urlparse(u).path or "/" for u in [*visited[visited.index(target):], target])
+                    loop = " -> ".join(urlparse(u).path or "/" for u in [*visited[visited.index(target) :], target])
                     raise FetchError(url, f"redirect loop ({loop})")
                 if len(visited) > self.limits.max_redirects:
                     raise FetchError(url, f"too many redirects (more than {self.limits.max_redirects})")
@@ -133,27 +148,38 @@ class Fetcher:
             raise self._timeout(url)
         except httpx.ConnectError as exc:
             refused = "refused" in str(exc).lower()
-            raise FetchError(url, "connection refused (is the server up?)" if refused
-                             else f"cannot connect ({exc})", transient=True)
+            raise FetchError(
+                url, "connection refused (is the server up?)" if refused else f"cannot connect ({exc})", transient=True
+            )
         except httpx.InvalidURL as exc:
             raise FetchError(url, f"not a valid URL ({exc})")
         except httpx.HTTPError as exc:  # protocol errors, broken connections
-            raise FetchError(url, f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__,
-                             transient=True)
+            raise FetchError(
+                url, f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__, transient=True
+            )
 
     def _timeout(self, url: str) -> FetchError:
-        return FetchError(url, f"timed out after {self.limits.timeout:g} s (raise QA_FETCH_TIMEOUT to wait longer)",
-                          transient=True)
+        return FetchError(
+            url, f"timed out after {self.limits.timeout:g} s (raise QA_FETCH_TIMEOUT to wait longer)", transient=True
+        )
 
     def _read(self, url: str, response: httpx.Response, accept: Mapping[str, str], deadline: float) -> Page:
         status = response.status_code
-        common = dict(url=url, final_url=urldefrag(str(response.url))[0], status=status,
-                      etag=response.headers.get("etag", ""), last_modified=response.headers.get("last-modified", ""))
+        common = dict(
+            url=url,
+            final_url=urldefrag(str(response.url))[0],
+            status=status,
+            etag=response.headers.get("etag", ""),
+            last_modified=response.headers.get("last-modified", ""),
+        )
         if status == 304:
             return Page(**common)
         if status >= 400 or status < 200:
-            raise FetchError(url, f"HTTP {status} {response.reason_phrase}".strip(),
-                             transient=status in (408, 425, 429) or status >= 500)
+            raise FetchError(
+                url,
+                f"HTTP {status} {response.reason_phrase}".strip(),
+                transient=status in (408, 425, 429) or status >= 500,
+            )
         media, charset = _content_type(response.headers.get("content-type", ""))
         if media not in accept and media not in _SNIFFED:
             hint = "; follow a feed with `qa feeds add URL`" if media in FEED_TYPES else ""
@@ -202,8 +228,11 @@ def _sniff(head: bytes) -> str:
 def _expected(accept: Mapping[str, str]) -> str:
     kinds = sorted(set(accept.values()))
     names = {"html": "HTML", "pdf": "PDF", "text": "plain text", "feed": "an RSS or Atom feed"}
-    return "an article (HTML, PDF or plain text)" if kinds == ["html", "pdf", "text"] else \
-        " or ".join(names.get(k, k) for k in kinds)
+    return (
+        "an article (HTML, PDF or plain text)"
+        if kinds == ["html", "pdf", "text"]
+        else " or ".join(names.get(k, k) for k in kinds)
+    )
 
 
 def _meta_charset(head: bytes) -> str:
@@ -259,10 +288,16 @@ def canonical_url(html: str, final_url: str) -> str:
         tree = lxml.html.document_fromstring(html)
     except Exception:  # lxml raises ParserError / ValueError on empty or odd documents
         return final_url
-    found = [link.get("href", "") for link in tree.iterfind(".//link[@rel]")
-             if "canonical" in link.get("rel", "").lower().split()]
-    found += [meta.get("content", "") for meta in tree.iterfind(".//meta[@property]")
-              if meta.get("property", "").lower() == "og:url"]
+    found = [
+        link.get("href", "")
+        for link in tree.iterfind(".//link[@rel]")
+        if "canonical" in link.get("rel", "").lower().split()
+    ]
+    found += [
+        meta.get("content", "")
+        for meta in tree.iterfind(".//meta[@property]")
+        if meta.get("property", "").lower() == "og:url"
+    ]
     for href in found:
         url = urldefrag(urljoin(final_url, href.strip()))[0]
         parsed = urlparse(url)
@@ -300,12 +335,17 @@ def load_page(page: Page, *, origin: str, feed_date: str = "") -> Loaded:
         found = page_date(text) if kind == "html" else ""
     articles = []
     for article in loaded.articles:
-        when = (article.date if kind != "html" else found) or normalise_date(feed_date) \
-            or date_from_url(url) or date_from_url(page.final_url)
+        when = (
+            (article.date if kind != "html" else found)
+            or normalise_date(feed_date)
+            or date_from_url(url)
+            or date_from_url(page.final_url)
+        )
         articles.append(replace(article, url=url, date=when, source=article.source or source_from_url(url)))
         if not when:
-            loaded.problems.append(LoadProblem(origin, "no date in the page, the feed or the URL: kept undated",
-                                               fatal=False))
+            loaded.problems.append(
+                LoadProblem(origin, "no date in the page, the feed or the URL: kept undated", fatal=False)
+            )
     return Loaded(articles, loaded.problems)
 
 

@@ -7,21 +7,17 @@ it never stops the other files from loading.
 from __future__ import annotations
 
 import glob
-import hashlib
 import io
 import json
 import re
 import stat
-import unicodedata
-from dataclasses import dataclass
-from datetime import datetime
-from email.utils import parsedate_to_datetime
-from pathlib import Path
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from ..records import Article
+from .articles import make_article, normalise_date
 
 SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl", ".ndjson", ".pdf"}
 
@@ -39,71 +35,6 @@ class Loaded:
     problems: list[LoadProblem]
 
 
-def article_id(text: str) -> str:
-    """A stable id from the normalised content: the same words give the same id."""
-    norm = " ".join(unicodedata.normalize("NFKC", text).lower().split())
-    return hashlib.sha256(norm.encode("utf-8")).hexdigest()[:16]
-
-
-def normalise_date(raw: object) -> str:
-    """An ISO date (YYYY-MM-DD) from the usual shapes news metadata comes in, else ""."""
-    if not raw:
-        return ""
-    text = str(raw).strip()
-    # "Mon. Feb 26th, 2024" -> "Feb 26, 2024": drop a weekday and ordinal suffixes
-    text = re.sub(r"^(mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,?\s+", "", text, flags=re.I)
-    text = re.sub(r"(?<=\d)(st|nd|rd|th)\b", "", text)
-    m = re.match(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})", text)
-    if m:
-        y, mo, d = (int(g) for g in m.groups())
-        try:
-            return datetime(y, mo, d).date().isoformat()
-        except ValueError:
-            return ""
-    for parse in (lambda t: datetime.fromisoformat(t.replace("Z", "+00:00")), parsedate_to_datetime):
-        try:
-            return parse(text).date().isoformat()
-        except (TypeError, ValueError, IndexError):
-            pass
-    for fmt in ("%B %d, %Y", "%b %d, %Y", "%d %B %Y", "%d %b %Y", "%b. %d, %Y"):
-        try:
-            return datetime.strptime(text, fmt).date().isoformat()
-        except ValueError:
-            pass
-    return ""
-
-
-def source_from_url(url: str) -> str:
-    host = urlparse(url).netloc.lower()
-    return host[4:] if host.startswith("www.") else host
-
-
-def make_article(text: str, *, title: str = "", source: str = "", date: object = "", url: str = "",
-                 author: str = "", origin: str = "") -> Article:
-    text = clean_text(text)
-    title = " ".join(title.split()) or _first_line(text)
-    first, _, rest = text.partition("\n")
-    if title and first.strip() == title and rest.strip():
-        text = rest.strip()  # the headline repeated as the first line of the body
-    return Article(id=article_id(text), text=text, title=title[:300], source=source or source_from_url(url),
-                   date=normalise_date(date), url=url, author=author, origin=origin)
-
-
-def clean_text(text: str) -> str:
-    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
-    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
-    lines = [" ".join(line.split()) for line in text.split("\n")]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-
-
-def _first_line(text: str) -> str:
-    """A title for an article that has none: its first line, or that line's first sentence."""
-    line = text.split("\n", 1)[0]
-    if len(line) > 120:
-        line = re.split(r"(?<=[.!?])\s", line, maxsplit=1)[0]
-    return line if len(line) <= 120 else line[:120].rsplit(" ", 1)[0] + "…"
-
-
 class _Skip(Exception):
     """A whole file cannot be loaded; the message says why."""
 
@@ -116,7 +47,10 @@ def read_bytes(path: Path, max_bytes: int) -> bytes:
             raise _Skip("not a regular file")
         size = info.st_size
         if size > max_bytes:
-            raise _Skip(f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit (raise QA_MAX_FILE_MB to allow it)")
+            raise _Skip(
+                f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit "
+                "(raise QA_MAX_FILE_MB to allow it)"
+            )
         data = path.read_bytes()
     except PermissionError:
         raise _Skip("cannot read file: permission denied")
@@ -151,7 +85,7 @@ def _front_matter(text: str) -> tuple[dict[str, str], str]:
         if ":" in line:
             key, value = line.split(":", 1)
             meta[key.strip().lower()] = value.strip().strip("\"'")
-    return meta, text[m.end():]
+    return meta, text[m.end() :]
 
 
 def _header_lines(text: str) -> tuple[dict[str, str], str]:
@@ -185,25 +119,39 @@ def load_plain(text: str, origin: str) -> Article:
     if not body.strip():
         raise _Skip("no article text after the header")
     named = re.search(r"(\d{4}-\d{2}-\d{2})", Path(origin).name)  # a date in the file name, as a last resort
-    return make_article(body, title=meta.get("title", ""), source=meta.get("source", ""),
-                        date=meta.get("date", "") or (named.group(1) if named else ""), url=meta.get("url", ""),
-                        author=meta.get("author", meta.get("by", "")), origin=origin)
+    return make_article(
+        body,
+        title=meta.get("title", ""),
+        source=meta.get("source", ""),
+        date=meta.get("date", "") or (named.group(1) if named else ""),
+        url=meta.get("url", ""),
+        author=meta.get("author", meta.get("by", "")),
+        origin=origin,
+    )
 
 
 def load_html(html: str, origin: str) -> Article:
     import trafilatura
 
     try:
-        doc = trafilatura.bare_extraction(html, with_metadata=True, include_comments=False,
-                                          favor_precision=True, as_dict=False)
+        doc = trafilatura.bare_extraction(
+            html, with_metadata=True, include_comments=False, favor_precision=True, as_dict=False
+        )
     except Exception as exc:  # trafilatura raises assorted parser errors on hostile markup
         raise _Skip(f"HTML could not be parsed ({exc.__class__.__name__})")
     text = getattr(doc, "text", None) if doc is not None else None
     if not text or len(text.split()) < 5:
         raise _Skip("no article text found in the HTML")
     field = lambda name: getattr(doc, name, None) or ""  # a trafilatura Document
-    return make_article(text, title=field("title"), source=field("sitename"), date=field("date"),
-                        url=field("url"), author=field("author"), origin=origin)
+    return make_article(
+        text,
+        title=field("title"),
+        source=field("sitename"),
+        date=field("date"),
+        url=field("url"),
+        author=field("author"),
+        origin=origin,
+    )
 
 
 def load_pdf(data: bytes, origin: str) -> Article:
@@ -231,8 +179,9 @@ def load_pdf(data: bytes, origin: str) -> Article:
     if re.search(r"^microsoft \w+ - |\.(docx?|pdf|odt|tex)$|^untitled", title, re.I):
         title = ""  # the name of the file it was made from, not a headline
     made = re.match(r"^(?:D:)?(\d{4})(\d{2})(\d{2})", meta["CreationDate"])
-    return make_article(text, title=title, author=meta["Author"], origin=origin,
-                        date="-".join(made.groups()) if made else "")
+    return make_article(
+        text, title=title, author=meta["Author"], origin=origin, date="-".join(made.groups()) if made else ""
+    )
 
 
 def _reflow(page: str) -> str:
@@ -266,9 +215,15 @@ def _record_articles(record: object, origin: str, problems: list[LoadProblem]) -
     authors = record.get("authors") or record.get("author") or ""
     if isinstance(authors, list):
         authors = ", ".join(str(a) for a in authors)
-    yield make_article(text, title=str(record.get("title") or ""), source=str(record.get("source") or ""),
-                       date=record.get("date") or record.get("publish_date") or record.get("published") or "",
-                       url=str(record.get("url") or ""), author=str(authors), origin=origin)
+    yield make_article(
+        text,
+        title=str(record.get("title") or ""),
+        source=str(record.get("source") or ""),
+        date=record.get("date") or record.get("publish_date") or record.get("published") or "",
+        url=str(record.get("url") or ""),
+        author=str(authors),
+        origin=origin,
+    )
 
 
 def _one_document(text: str) -> object:
@@ -327,8 +282,11 @@ def load_file(path: Path, max_bytes: int = 20_000_000) -> Loaded:
     except _Skip as exc:
         return Loaded([], [LoadProblem(origin, str(exc))])
     # text made only of control or unassigned characters cleans down to nothing
-    problems += [LoadProblem(a.origin, "no readable text (only control or unassigned characters)")
-                 for a in articles if not a.text]
+    problems += [
+        LoadProblem(a.origin, "no readable text (only control or unassigned characters)")
+        for a in articles
+        if not a.text
+    ]
     return Loaded([a for a in articles if a.text], problems)
 
 
@@ -343,8 +301,13 @@ def expand_paths(inputs: list[str]) -> tuple[list[Path], list[LoadProblem]]:
         for match in matches:
             path = Path(match)
             if path.is_dir():
-                found = [p for p in sorted(path.rglob("*")) if p.is_file() and p.suffix.lower() in SUFFIXES
-                         and not any(part.startswith(".") for part in p.relative_to(path).parts)]
+                found = [
+                    p
+                    for p in sorted(path.rglob("*"))
+                    if p.is_file()
+                    and p.suffix.lower() in SUFFIXES
+                    and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                ]
                 if not found:
                     problems.append(LoadProblem(match, "folder has no .txt, .md, .html, .json or .pdf files"))
                 files.extend(found)

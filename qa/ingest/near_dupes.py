@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import lru_cache
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,7 @@ MIN_SHINGLES = 20  # shorter texts are too small to call near-copies; exact dupl
 def shingles(text: str) -> set[bytes]:
     """Overlapping runs of SHINGLE_WORDS words, case and punctuation ignored."""
     words = re.findall(r"\w+", unicodedata.normalize("NFKC", text).lower())
-    return {" ".join(words[i: i + SHINGLE_WORDS]).encode("utf-8") for i in range(len(words) - SHINGLE_WORDS + 1)}
+    return {" ".join(words[i : i + SHINGLE_WORDS]).encode("utf-8") for i in range(len(words) - SHINGLE_WORDS + 1)}
 
 
 def jaccard(a: set[bytes], b: set[bytes]) -> float:

@@ -84,8 +84,9 @@ class Source:
     load: Callable[[], Loaded]
 
 
-def _sources(inputs: Sequence[str | Source], max_bytes: int,
-             fetcher: Fetcher | None) -> tuple[list[Source], list[LoadProblem]]:
+def _sources(
+    inputs: Sequence[str | Source], max_bytes: int, fetcher: Fetcher | None
+) -> tuple[list[Source], list[LoadProblem]]:
     """Paths, folders and globs become files to load; http(s) URLs are fetched; Sources pass through."""
     from .fetch import Fetcher, is_url, load_url
 
@@ -100,11 +101,21 @@ def _sources(inputs: Sequence[str | Source], max_bytes: int,
     return sources, problems
 
 
-def ingest(inputs: Sequence[str | Source], *, store: Store, embedder: Embedder, index: BM25Index,
-           chunk_tokens: int = 300, overlap: int = 45, max_bytes: int = 20_000_000,
-           batch_chunks: int = 256, on_progress: ArticleProgress | None = None,
-           on_wait: Callable[[str], None] | None = None, fetcher: Fetcher | None = None,
-           near_duplicates: float = 0.7) -> IngestReport:
+def ingest(
+    inputs: Sequence[str | Source],
+    *,
+    store: Store,
+    embedder: Embedder,
+    index: BM25Index,
+    chunk_tokens: int = 300,
+    overlap: int = 45,
+    max_bytes: int = 20_000_000,
+    batch_chunks: int = 256,
+    on_progress: ArticleProgress | None = None,
+    on_wait: Callable[[str], None] | None = None,
+    fetcher: Fetcher | None = None,
+    near_duplicates: float = 0.7,
+) -> IngestReport:
     """Ingest files, folders, globs and http(s) URLs. Each article is written whole or not at all.
     A near-copy of a stored article (shingle Jaccard >= near_duplicates; 0 = off) becomes another source of it."""
     started = time.perf_counter()
@@ -128,11 +139,11 @@ def ingest(inputs: Sequence[str | Source], *, store: Store, embedder: Embedder, 
             report.embed_seconds += time.perf_counter() - t0
             items, offset = [], 0
             for article, key, replaces, chunks, spans in pending:
-                own = vectors[offset: offset + len(spans)]
+                own = vectors[offset : offset + len(spans)]
                 offset += len(spans)
                 items.append(NewArticle(article, key, chunks, chunk_vectors(chunks, spans, own), spans, own, replaces))
             store.add_many(items)
-            for article, key, replaces, chunks, _ in pending:
+            for article, _, replaces, chunks, _ in pending:
                 near.saved(article.id)
                 if replaces:
                     near.forget(replaces)
@@ -164,16 +175,26 @@ def ingest(inputs: Sequence[str | Source], *, store: Store, embedder: Embedder, 
                         changed = [f for f in METADATA if getattr(existing.article, f) != getattr(article, f)]
                         if changed:  # the same text with a corrected title, date, ...: no re-embedding
                             store.update_metadata(article)
-                            report.items.append(ItemResult(article.origin, "updated", article.title, article.id,
-                                                           detail="new " + ", ".join(changed)))
+                            report.items.append(
+                                ItemResult(
+                                    article.origin,
+                                    "updated",
+                                    article.title,
+                                    article.id,
+                                    detail="new " + ", ".join(changed),
+                                )
+                            )
                         else:
                             report.items.append(ItemResult(article.origin, "unchanged", article.title, article.id))
                         continue
                     if existing is not None or article.id in seen_in_run:
                         # stored from elsewhere, or met earlier in this very run (a repeated record)
                         other = existing.article.origin if existing else seen_in_run[article.id]
-                        report.items.append(ItemResult(article.origin, "duplicate", article.title, article.id,
-                                                       detail=f"same text as {other}"))
+                        report.items.append(
+                            ItemResult(
+                                article.origin, "duplicate", article.title, article.id, detail=f"same text as {other}"
+                            )
+                        )
                         record_copy(article.id, article, key)
                         continue
                     replaces = store.find_by_key(key)
@@ -181,10 +202,16 @@ def ingest(inputs: Sequence[str | Source], *, store: Store, embedder: Embedder, 
                     if copied is not None:
                         record_copy(copied[0], article, key)
                         kept = store.find_by_id(copied[0])
-                        report.items.append(ItemResult(
-                            article.origin, "duplicate", article.title, copied[0],
-                            detail=f"near-copy of {kept.article.origin if kept else copied[0]} "
-                                   f"({copied[1]:.0%} alike), listed as another source of it"))
+                        report.items.append(
+                            ItemResult(
+                                article.origin,
+                                "duplicate",
+                                article.title,
+                                copied[0],
+                                detail=f"near-copy of {kept.article.origin if kept else copied[0]} "
+                                f"({copied[1]:.0%} alike), listed as another source of it",
+                            )
+                        )
                         continue
                     seen_in_run[article.id] = article.origin
                     units = sentence_units(article.text, chunk_tokens)
@@ -201,4 +228,3 @@ def ingest(inputs: Sequence[str | Source], *, store: Store, embedder: Embedder, 
                 index.build(store.chunks(), store.generation)
     report.seconds = time.perf_counter() - started
     return report
-

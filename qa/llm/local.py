@@ -10,9 +10,9 @@ import hashlib
 import importlib.util
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
 
 from ..errors import QAError
 from .openai_chat import OpenAIChat
@@ -54,8 +54,10 @@ MODELS = {"qwen": QWEN, QWEN.name: QWEN, "smollm2": SMOLLM, SMOLLM.name: SMOLLM}
 def _part_path(package: str, inner: str, spec: ModelSpec) -> Path:
     found = importlib.util.find_spec(package)
     if found is None or not found.submodule_search_locations:
-        raise QAError(f"The local model package {package.replace('_', '-')} is not installed. "
-                      f"Install the model with: {spec.install}; or use --llm extractive, or --llm openai:MODEL.")
+        raise QAError(
+            f"The local model package {package.replace('_', '-')} is not installed. "
+            f"Install the model with: {spec.install}; or use --llm extractive, or --llm openai:MODEL."
+        )
     path = Path(next(iter(found.submodule_search_locations))) / inner
     if not path.is_file():
         raise QAError(f"{path} is missing; reinstall with: {spec.install}")
@@ -102,7 +104,9 @@ def ensure_model(spec: ModelSpec, models_dir: Path, on_progress: Callable[[int, 
                         on_progress(done, total)
     if digest.hexdigest() != spec.sha256:
         tmp.unlink(missing_ok=True)
-        raise QAError(f"The assembled model does not match its checksum; reinstall with: {spec.install} --force-reinstall")
+        raise QAError(
+            f"The assembled model does not match its checksum; reinstall with: {spec.install} --force-reinstall"
+        )
     os.replace(tmp, target)
     st = target.stat()
     stamp.write_text(f"{spec.sha256} {st.st_size} {st.st_mtime_ns}")
@@ -116,8 +120,10 @@ class LocalServer:
         try:
             import xllamacpp
         except ImportError:
-            raise QAError("The local engine xllamacpp is not installed. Install it with: pip install -e '.[local]' "
-                          "(or use --llm extractive, or --llm openai:MODEL).")
+            raise QAError(
+                "The local engine xllamacpp is not installed. Install it with: pip install -e '.[local]' "
+                "(or use --llm extractive, or --llm openai:MODEL)."
+            )
         params = xllamacpp.CommonParams()
         params.model.path = str(model_path)
         params.n_ctx = n_ctx
@@ -139,8 +145,13 @@ class LocalServer:
 _LOADED: dict[str, OpenAIChat] = {}
 
 
-def local_llm(model: str, models_dir: Path, threads: int = 0, timeout: float = 300.0,
-              on_progress: Callable[[int, int], None] | None = None) -> OpenAIChat:
+def local_llm(
+    model: str,
+    models_dir: Path,
+    threads: int = 0,
+    timeout: float = 300.0,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> OpenAIChat:
     """The in-process model (`qwen` or `smollm2`), loaded once per process and then reused."""
     if model not in _LOADED:
         spec = MODELS.get(model)
@@ -148,6 +159,13 @@ def local_llm(model: str, models_dir: Path, threads: int = 0, timeout: float = 3
             raise QAError(f"Unknown local model {model!r}; choose one of: qwen, smollm2.")
         path = ensure_model(spec, models_dir, on_progress)
         server = LocalServer(path, threads=threads)
-        _LOADED[model] = OpenAIChat(spec.name, base_url=server.base_url, api_key=server.api_key, timeout=timeout,
-                                    max_retries=0, label=f"local:{spec.name}", engine=server)
+        _LOADED[model] = OpenAIChat(
+            spec.name,
+            base_url=server.base_url,
+            api_key=server.api_key,
+            timeout=timeout,
+            max_retries=0,
+            label=f"local:{spec.name}",
+            engine=server,
+        )
     return _LOADED[model]

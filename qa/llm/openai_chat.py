@@ -10,6 +10,7 @@ from typing import Any
 from ..errors import QAError
 from . import Messages, Usage
 
+
 def _wire(messages: Messages) -> Any:
     """Our role/content dicts, which are what the client's typed message params are on the wire."""
     return messages
@@ -20,18 +21,34 @@ class OpenAIChat:
     openai package's own (tests pass one with a mock transport). `engine`, when given, is the
     in-process engine serving `base_url` (the local model), kept alive as long as this client."""
 
-    def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
-                 timeout: float = 120.0, max_retries: int = 2, http_client: Any = None,
-                 label: str = "", engine: object | None = None):
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: float = 120.0,
+        max_retries: int = 2,
+        http_client: Any = None,
+        label: str = "",
+        engine: object | None = None,
+    ):
         from openai import OpenAI
 
         key = api_key or os.environ.get("OPENAI_API_KEY")
         base = base_url or os.environ.get("OPENAI_BASE_URL")
         if not key and not base:
-            raise QAError("No OpenAI key or server is set. Set OPENAI_API_KEY (and OPENAI_BASE_URL for a "
-                          "compatible server such as vLLM, Ollama or llama.cpp), or use --llm local / extractive.")
-        self.client = OpenAI(api_key=key or "not-needed", base_url=base, timeout=timeout,
-                             max_retries=max_retries, http_client=http_client)
+            raise QAError(
+                "No OpenAI key or server is set. Set OPENAI_API_KEY (and OPENAI_BASE_URL for a "
+                "compatible server such as vLLM, Ollama or llama.cpp), or use --llm local / extractive."
+            )
+        self.client = OpenAI(
+            api_key=key or "not-needed",
+            base_url=base,
+            timeout=timeout,
+            max_retries=max_retries,
+            http_client=http_client,
+        )
         self.model = model
         self.name = label or f"openai:{model}"
         self.usage = Usage()
@@ -57,14 +74,18 @@ class OpenAIChat:
         import openai
 
         try:
-            response = self.client.chat.completions.create(model=self.model, messages=_wire(messages),
-                                                           max_tokens=max_tokens, temperature=temperature)
+            response = self.client.chat.completions.create(
+                model=self.model, messages=_wire(messages), max_tokens=max_tokens, temperature=temperature
+            )
         except (openai.OpenAIError, ValueError) as exc:
             raise self._error(exc) from None
         usage = response.usage
         choice = response.choices[0]
-        self.usage = Usage(usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0,
-                           choice.finish_reason in ("stop", "length", None))
+        self.usage = Usage(
+            usage.prompt_tokens if usage else 0,
+            usage.completion_tokens if usage else 0,
+            choice.finish_reason in ("stop", "length", None),
+        )
         return choice.message.content or ""
 
     def stream(self, messages: Messages, *, max_tokens: int = 320, temperature: float = 0.0) -> Iterator[str]:
@@ -75,8 +96,13 @@ class OpenAIChat:
         events = None
         try:
             events = self.client.chat.completions.create(
-                model=self.model, messages=_wire(messages), max_tokens=max_tokens, temperature=temperature,
-                stream=True, stream_options={"include_usage": True})
+                model=self.model,
+                messages=_wire(messages),
+                max_tokens=max_tokens,
+                temperature=temperature,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
             for event in events:
                 if event.usage:
                     self.usage.prompt_tokens = event.usage.prompt_tokens
@@ -96,5 +122,3 @@ class OpenAIChat:
                 events.close()  # hang up when the caller stops early (Ctrl-C), or the server generates on
         if not self.usage.completion_tokens:
             self.usage.completion_tokens = pieces
-
-

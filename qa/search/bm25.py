@@ -11,9 +11,9 @@ import math
 import re
 import shutil
 from collections import Counter
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,14 +23,16 @@ from ..records import Chunk
 if TYPE_CHECKING:
     from ..store import Store
 
-STOPWORDS = frozenset("""
+STOPWORDS = frozenset(
+    """
 a about above after again against all am an and any are as at be because been before being below between both
 but by can could did do does doing down during each few for from further had has have having he her here hers
 herself him himself his how i if in into is it its itself just me more most my myself no nor not now of off on
 once only or other our ours ourselves out over own same she should so some such than that the their theirs them
 themselves then there these they this those through to too under until up very was we were what when where which
 while who whom why will with would you your yours yourself yourselves said says also one new year years week
-""".split())
+""".split()
+)
 
 # Bumped whenever `terms` changes, so an index saved by an older version is rebuilt, not misread.
 ANALYZER = 2
@@ -98,8 +100,11 @@ class BM25Index:
         tmp.mkdir(parents=True)
         if self._bm25 is not None:
             self._bm25.save(str(tmp / "bm25"))
-        (tmp / "state.json").write_text(json.dumps({"analyzer": ANALYZER, "generation": self.generation,
-                                                    "ids": self.ids, "doc_freq": self.doc_freq}))
+        (tmp / "state.json").write_text(
+            json.dumps(
+                {"analyzer": ANALYZER, "generation": self.generation, "ids": self.ids, "doc_freq": self.doc_freq}
+            )
+        )
         old = self.directory.with_name(self.directory.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
         if self.directory.exists():

@@ -27,16 +27,28 @@ def _lexical_score(sentence: str, qidf: dict[str, float]) -> float:
     return sum(qidf[t] for t in set(terms(sentence)) if t in qidf) / total
 
 
-def select_context(question: str, hits: list[Hit], *, store: Store, embedder: Embedder, index: BM25Index,
-                   qvec: np.ndarray | None, options: RetrievalOptions = RetrievalOptions()) -> list[Passage]:
+def select_context(
+    question: str,
+    hits: list[Hit],
+    *,
+    store: Store,
+    embedder: Embedder,
+    index: BM25Index,
+    qvec: np.ndarray | None,
+    options: RetrievalOptions = RetrievalOptions(),
+) -> list[Passage]:
     """The best sentences of the top chunks with their neighbours, within `options.budget` tokens."""
     # Sentence vectors are stored at ingest, so scoring a candidate costs a dot product; only
     # articles stored before that (or by another embedder) are embedded here.
     if not hits:
         return []
-    budget, per_article, neighbours, overhead = options.budget, options.per_article, options.neighbours, \
-        options.header_tokens
-    hits = hits[:options.top_chunks]
+    budget, per_article, neighbours, overhead = (
+        options.budget,
+        options.per_article,
+        options.neighbours,
+        options.header_tokens,
+    )
+    hits = hits[: options.top_chunks]
     texts = store.article_records(list({h.chunk.article_id for h in hits}))
     stored = store.sentence_vectors(list(texts))
     # every sentence of each article that has a hit, so windows can cross chunk boundaries
@@ -64,8 +76,11 @@ def select_context(question: str, hits: list[Hit], *, store: Store, embedder: Em
         if missing:
             vectors[missing] = embedder.embed([sentences[j] for j in missing])
         dense = vectors @ qvec
-    score = (options.dense_weight * dense + options.lexical_weight * lexical
-             + options.rank_weight * np.array([candidates[k] for k in keys]))
+    score = (
+        options.dense_weight * dense
+        + options.lexical_weight * lexical
+        + options.rank_weight * np.array([candidates[k] for k in keys])
+    )
     if options.sentence_bonus is not None:
         score = score + options.sentence_bonus(question, sentences)
 
@@ -105,9 +120,20 @@ def select_context(question: str, hits: list[Hit], *, store: Store, embedder: Em
         art = texts[aid]
         for run in _windows(chosen[aid]):
             start, end = spans[aid][run[0]][0], spans[aid][run[-1]][1]
-            passages.append(Passage(number=len(passages) + 1, article_id=aid, text=art.text[start:end],
-                                    start=start, end=end, title=art.title, source=art.source, date=art.date,
-                                    url=art.url, score=best[aid]))
+            passages.append(
+                Passage(
+                    number=len(passages) + 1,
+                    article_id=aid,
+                    text=art.text[start:end],
+                    start=start,
+                    end=end,
+                    title=art.title,
+                    source=art.source,
+                    date=art.date,
+                    url=art.url,
+                    score=best[aid],
+                )
+            )
     return passages
 
 
@@ -120,4 +146,3 @@ def _windows(indices: set[int]) -> list[list[int]]:
         else:
             runs.append([x])
     return runs
-

@@ -34,8 +34,9 @@ def rrf(rankings: list[list[str]], k: int = RRF_K) -> dict[str, float]:
     return scores
 
 
-def search(question: str, *, store: Store, embedder: Embedder, index: BM25Index,
-           options: RetrievalOptions = RetrievalOptions()) -> tuple[list[Hit], np.ndarray | None]:
+def search(
+    question: str, *, store: Store, embedder: Embedder, index: BM25Index, options: RetrievalOptions = RetrievalOptions()
+) -> tuple[list[Hit], np.ndarray | None]:
     """Fused chunk hits, best first, with the question vector (None in bm25 mode)."""
     k, filters, mode = options.k, options.filters, options.mode
     rankings: list[list[str]] = []
@@ -52,7 +53,7 @@ def search(question: str, *, store: Store, embedder: Embedder, index: BM25Index,
     hits: list[Hit] = []
     step = 2 * k  # read chunks in fused order, a slice at a time, until k are admitted
     for b in range(0, len(chunk_ids), step):
-        part = chunk_ids[b:b + step]
+        part = chunk_ids[b : b + step]
         by_id = {c.id: c for c in store.chunks_by_id(part)}
         meta = store.article_records(list({c.article_id for c in by_id.values()}), text=False)
         for cid in part:
@@ -66,11 +67,11 @@ def search(question: str, *, store: Store, embedder: Embedder, index: BM25Index,
     return hits, qvec
 
 
-def retrieve(question: str, *, store: Store, embedder: Embedder, index: BM25Index,
-             options: RetrievalOptions = RetrievalOptions()) -> Retrieval:
+def retrieve(
+    question: str, *, store: Store, embedder: Embedder, index: BM25Index, options: RetrievalOptions = RetrievalOptions()
+) -> Retrieval:
     """Search, then choose the context: the passages an answer is written from."""
     t0 = time.perf_counter()
     hits, qvec = search(question, store=store, embedder=embedder, index=index, options=options)
-    passages = select_context(question, hits, store=store, embedder=embedder, index=index, qvec=qvec,
-                              options=options)
+    passages = select_context(question, hits, store=store, embedder=embedder, index=index, qvec=qvec, options=options)
     return Retrieval(passages, hits, options.mode, (time.perf_counter() - t0) * 1000)

@@ -25,16 +25,30 @@ __all__ = ["AlsoReported", "NewArticle", "Store", "StoredArticle", "date_number"
 
 
 class Store:
-    def __init__(self, home: Path, collection: str, embedder_name: str | None = None, dimension: int = 0,
-                 chroma_url: str = "", chroma_token: str = ""):
+    def __init__(
+        self,
+        home: Path,
+        collection: str,
+        embedder_name: str | None = None,
+        dimension: int = 0,
+        chroma_url: str = "",
+        chroma_token: str = "",
+    ):
         """Without an embedder name the store is opened for catalogue work only (list, remove,
         check); vectors are still deleted, but nothing that needs the embedder is allowed."""
         self.home = home
         self.name = collection
         home.mkdir(parents=True, exist_ok=True)
         self.catalogue = Catalogue(home / f"{collection}.sqlite")
-        self.vectors = Vectors(home, collection, embedder_name, dimension, chroma_url=chroma_url,
-                               chroma_token=chroma_token, catalogue_empty=self.catalogue.is_empty)
+        self.vectors = Vectors(
+            home,
+            collection,
+            embedder_name,
+            dimension,
+            chroma_url=chroma_url,
+            chroma_token=chroma_token,
+            catalogue_empty=self.catalogue.is_empty,
+        )
 
     # ---- writing -------------------------------------------------------------------------
 
@@ -48,7 +62,8 @@ class Store:
             except BlockingIOError:
                 if not wait:
                     raise QAError(
-                        f"Another qa process is writing to {self.name!r}; try again when it finishes.") from None
+                        f"Another qa process is writing to {self.name!r}; try again when it finishes."
+                    ) from None
                 if on_wait:
                     on_wait(f"Another qa process is writing to {self.name!r}; waiting for it to finish…")
                 fcntl.flock(handle, fcntl.LOCK_EX)
@@ -57,8 +72,9 @@ class Store:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def add(self, article: Article, key: str, chunks: Sequence[Chunk], vectors: np.ndarray,
-            replaces: str | None = None) -> None:
+    def add(
+        self, article: Article, key: str, chunks: Sequence[Chunk], vectors: np.ndarray, replaces: str | None = None
+    ) -> None:
         """Write one article and its chunk vectors; it becomes visible only at the end."""
         self.add_many([NewArticle(article, key, chunks, vectors, replaces=replaces)])
 
@@ -74,8 +90,13 @@ class Store:
         self.catalogue.write_pending(items)
         ids = [c.id for item in items for c in item.chunks]
         if ids:
-            vectors = np.concatenate([np.asarray(item.chunk_vectors, dtype=np.float32).reshape(len(item.chunks), -1)
-                                      for item in items if item.chunks])
+            vectors = np.concatenate(
+                [
+                    np.asarray(item.chunk_vectors, dtype=np.float32).reshape(len(item.chunks), -1)
+                    for item in items
+                    if item.chunks
+                ]
+            )
             metadatas = [vector_metadata(item.article, c.position) for item in items for c in item.chunks]
             self.vectors.upsert(ids, vectors, metadatas)
         self.catalogue.publish(items)

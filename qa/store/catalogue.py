@@ -96,8 +96,10 @@ class Catalogue:
         self.db.execute("COMMIT")
 
     def _bump_generation(self) -> None:
-        self.db.execute("INSERT INTO meta VALUES ('generation', '1') ON CONFLICT(name) "
-                        "DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+        self.db.execute(
+            "INSERT INTO meta VALUES ('generation', '1') ON CONFLICT(name) "
+            "DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+        )
 
     # ---- writing -------------------------------------------------------------------------
 
@@ -107,15 +109,35 @@ class Catalogue:
             for item in items:
                 a = item.article
                 self.db.execute("DELETE FROM chunks WHERE article_id=?", (a.id,))
-                self.db.execute("INSERT OR REPLACE INTO articles VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                                (a.id, item.key, a.title, a.source, a.date, a.url, a.author, a.origin, a.text,
-                                 "pending", time.time()))
-                self.db.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?)",
-                                    [(c.id, c.article_id, c.position, c.start, c.end, c.tokens) for c in item.chunks])
+                self.db.execute(
+                    "INSERT OR REPLACE INTO articles VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        a.id,
+                        item.key,
+                        a.title,
+                        a.source,
+                        a.date,
+                        a.url,
+                        a.author,
+                        a.origin,
+                        a.text,
+                        "pending",
+                        time.time(),
+                    ),
+                )
+                self.db.executemany(
+                    "INSERT INTO chunks VALUES (?,?,?,?,?,?)",
+                    [(c.id, c.article_id, c.position, c.start, c.end, c.tokens) for c in item.chunks],
+                )
                 if item.sentence_vectors is not None and len(item.sentences):
-                    self.db.execute("INSERT OR REPLACE INTO sentence_vectors VALUES (?,?,?)",
-                                    (a.id, np.asarray(item.sentences, dtype=np.int32).tobytes(),
-                                     np.asarray(item.sentence_vectors, dtype=np.float16).tobytes()))
+                    self.db.execute(
+                        "INSERT OR REPLACE INTO sentence_vectors VALUES (?,?,?)",
+                        (
+                            a.id,
+                            np.asarray(item.sentences, dtype=np.int32).tobytes(),
+                            np.asarray(item.sentence_vectors, dtype=np.float16).tobytes(),
+                        ),
+                    )
                 else:
                     self.db.execute("DELETE FROM sentence_vectors WHERE article_id=?", (a.id,))
 
@@ -128,8 +150,10 @@ class Catalogue:
                 if item.replaces and item.replaces != item.article.id:
                     self.db.execute("UPDATE articles SET state='removing' WHERE id=?", (item.replaces,))
                     # the other sources of the old version report the new one
-                    self.db.execute("UPDATE OR IGNORE also_reported SET article_id=? WHERE article_id=?",
-                                    (item.article.id, item.replaces))
+                    self.db.execute(
+                        "UPDATE OR IGNORE also_reported SET article_id=? WHERE article_id=?",
+                        (item.article.id, item.replaces),
+                    )
             self._bump_generation()
 
     def chunk_positions(self, article_id: str) -> list[tuple[str, int]]:
@@ -139,15 +163,17 @@ class Catalogue:
     def update_record(self, article: Article) -> None:
         """Rewrite a stored article's title, source, date, url, author and origin."""
         with self._transaction():
-            self.db.execute("UPDATE articles SET title=?, source=?, date=?, url=?, author=?, origin=? WHERE id=?",
-                            (article.title, article.source, article.date, article.url, article.author,
-                             article.origin, article.id))
+            self.db.execute(
+                "UPDATE articles SET title=?, source=?, date=?, url=?, author=?, origin=? WHERE id=?",
+                (article.title, article.source, article.date, article.url, article.author, article.origin, article.id),
+            )
 
     def hide(self, article_ids: Sequence[str]) -> None:
         """Mark articles `removing`: no reader sees them from now on."""
         with self._transaction():
-            self.db.execute(f"UPDATE articles SET state='removing' WHERE id IN ({_marks(article_ids)})",
-                            list(article_ids))
+            self.db.execute(
+                f"UPDATE articles SET state='removing' WHERE id IN ({_marks(article_ids)})", list(article_ids)
+            )
             self._bump_generation()
 
     def delete(self, article_ids: Sequence[str]) -> int:
@@ -171,8 +197,10 @@ class Catalogue:
             row = self.db.execute("SELECT key FROM articles WHERE id=? AND state='ok'", (article_id,)).fetchone()
             if row is None or row[0] == key:
                 return False
-            self.db.execute("INSERT OR REPLACE INTO also_reported VALUES (?,?,?,?,?,?,?)",
-                            (article_id, key, copy.source, copy.url, copy.title, copy.date, copy.origin))
+            self.db.execute(
+                "INSERT OR REPLACE INTO also_reported VALUES (?,?,?,?,?,?,?)",
+                (article_id, key, copy.source, copy.url, copy.title, copy.date, copy.origin),
+            )
         return True
 
     def set_signature(self, article_id: str, minhash: bytes) -> None:
@@ -190,8 +218,9 @@ class Catalogue:
         return not self.db.execute("SELECT 1 FROM articles").fetchone()
 
     def signatures(self) -> list[tuple[str, bytes | None]]:
-        return self.db.execute("SELECT a.id, s.minhash FROM articles a LEFT JOIN signatures s "
-                               "ON s.article_id=a.id WHERE a.state='ok'").fetchall()
+        return self.db.execute(
+            "SELECT a.id, s.minhash FROM articles a LEFT JOIN signatures s ON s.article_id=a.id WHERE a.state='ok'"
+        ).fetchall()
 
     def find_by_key(self, key: str) -> str | None:
         row = self.db.execute("SELECT id FROM articles WHERE key=? AND state='ok'", (key,)).fetchone()
@@ -201,28 +230,42 @@ class Catalogue:
         if not ids:
             return {}
         body = "text" if text else "''"
-        rows = self.db.execute(f"SELECT id, title, source, date, url, author, origin, {body} FROM articles "
-                               f"WHERE state='ok' AND id IN ({_marks(ids)})", list(ids))
-        return {r[0]: Article(id=r[0], title=r[1], source=r[2], date=r[3], url=r[4], author=r[5], origin=r[6],
-                              text=r[7]) for r in rows}
+        rows = self.db.execute(
+            f"SELECT id, title, source, date, url, author, origin, {body} FROM articles "
+            f"WHERE state='ok' AND id IN ({_marks(ids)})",
+            list(ids),
+        )
+        return {
+            r[0]: Article(id=r[0], title=r[1], source=r[2], date=r[3], url=r[4], author=r[5], origin=r[6], text=r[7])
+            for r in rows
+        }
 
     def articles(self, ids: Sequence[str] | None = None) -> list[StoredArticle]:
-        query = ("SELECT a.id, a.key, a.title, a.source, a.date, a.url, a.author, a.origin, a.text, "
-                 "(SELECT COUNT(*) FROM chunks c WHERE c.article_id=a.id) FROM articles a WHERE a.state='ok'")
+        query = (
+            "SELECT a.id, a.key, a.title, a.source, a.date, a.url, a.author, a.origin, a.text, "
+            "(SELECT COUNT(*) FROM chunks c WHERE c.article_id=a.id) FROM articles a WHERE a.state='ok'"
+        )
         params: list[str] = []
         if ids is not None:
             query += f" AND a.id IN ({_marks(ids)})"
             params = list(ids)
         also: dict[str, list[AlsoReported]] = {}
         where = f"WHERE article_id IN ({_marks(ids)})" if ids is not None else ""
-        for r in self.db.execute("SELECT article_id, source, url, title, date, origin FROM also_reported "
-                                 f"{where} ORDER BY date, source", params):
+        for r in self.db.execute(
+            f"SELECT article_id, source, url, title, date, origin FROM also_reported {where} ORDER BY date, source",
+            params,
+        ):
             also.setdefault(r[0], []).append(AlsoReported(*r[1:]))
         out = []
         for r in self.db.execute(query + " ORDER BY a.date DESC, a.title", params):
-            out.append(StoredArticle(Article(id=r[0], title=r[2], source=r[3], date=r[4], url=r[5], author=r[6],
-                                             origin=r[7], text=r[8]), key=r[1], chunks=r[9],
-                                     also_reported=tuple(also.get(r[0], ()))))
+            out.append(
+                StoredArticle(
+                    Article(id=r[0], title=r[2], source=r[3], date=r[4], url=r[5], author=r[6], origin=r[7], text=r[8]),
+                    key=r[1],
+                    chunks=r[9],
+                    also_reported=tuple(also.get(r[0], ())),
+                )
+            )
         return out
 
     def chunks(self, article_ids: Sequence[str] | None = None) -> list[Chunk]:
@@ -237,33 +280,47 @@ class Catalogue:
 
     def _chunk_rows(self, clause: str, params: list[str]) -> list[Chunk]:
         # substr counts characters (code points) from 1, as Python slices count them from 0
-        query = ('SELECT c.id, c.article_id, c.position, c.start, c."end", c.tokens, '
-                 'substr(a.text, c.start + 1, c."end" - c.start) FROM chunks c '
-                 f"JOIN articles a ON a.id=c.article_id WHERE a.state='ok' {clause} ORDER BY c.article_id, c.position")
-        return [Chunk(id=r[0], article_id=r[1], position=r[2], start=r[3], end=r[4], tokens=r[5], text=r[6])
-                for r in self.db.execute(query, params)]
+        query = (
+            'SELECT c.id, c.article_id, c.position, c.start, c."end", c.tokens, '
+            'substr(a.text, c.start + 1, c."end" - c.start) FROM chunks c '
+            f"JOIN articles a ON a.id=c.article_id WHERE a.state='ok' {clause} ORDER BY c.article_id, c.position"
+        )
+        return [
+            Chunk(id=r[0], article_id=r[1], position=r[2], start=r[3], end=r[4], tokens=r[5], text=r[6])
+            for r in self.db.execute(query, params)
+        ]
 
     def sentence_vectors(self, article_ids: Sequence[str]) -> dict[str, tuple[list[tuple[int, int]], np.ndarray]]:
         if not article_ids:
             return {}
-        rows = self.db.execute("SELECT s.article_id, s.spans, s.vectors FROM sentence_vectors s JOIN articles a "
-                               "ON a.id=s.article_id WHERE a.state='ok' AND s.article_id IN "
-                               f"({_marks(article_ids)})", list(article_ids))
+        rows = self.db.execute(
+            "SELECT s.article_id, s.spans, s.vectors FROM sentence_vectors s JOIN articles a "
+            "ON a.id=s.article_id WHERE a.state='ok' AND s.article_id IN "
+            f"({_marks(article_ids)})",
+            list(article_ids),
+        )
         out = {}
         for aid, spans, vectors in rows:
             pairs = np.frombuffer(spans, dtype=np.int32).reshape(-1, 2)
-            out[aid] = ([(int(a), int(b)) for a, b in pairs],
-                        np.frombuffer(vectors, dtype=np.float16).reshape(len(pairs), -1).astype(np.float32))
+            out[aid] = (
+                [(int(a), int(b)) for a, b in pairs],
+                np.frombuffer(vectors, dtype=np.float16).reshape(len(pairs), -1).astype(np.float32),
+            )
         return out
 
     def chunk_count(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM chunks c JOIN articles a ON a.id=c.article_id "
-                               "WHERE a.state='ok'").fetchone()[0]
+        return self.db.execute(
+            "SELECT COUNT(*) FROM chunks c JOIN articles a ON a.id=c.article_id WHERE a.state='ok'"
+        ).fetchone()[0]
 
     def hidden_chunk_ids(self) -> set[str]:
         """Chunks of articles an interrupted write left (their vectors, if any, are ignored)."""
-        return {r[0] for r in self.db.execute(
-            "SELECT c.id FROM chunks c JOIN articles a ON a.id=c.article_id WHERE a.state!='ok'")}
+        return {
+            r[0]
+            for r in self.db.execute(
+                "SELECT c.id FROM chunks c JOIN articles a ON a.id=c.article_id WHERE a.state!='ok'"
+            )
+        }
 
     def unfinished_count(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM articles WHERE state!='ok'").fetchone()[0]

@@ -22,22 +22,37 @@ def date_number(date: str) -> int:
 
 def vector_metadata(article: Article, position: int) -> dict:
     """What Chroma keeps beside a chunk's vector: its article and the fields dense search filters on."""
-    return {"article_id": article.id, "position": position, "source": article.source,
-            "date": date_number(article.date)}
+    return {"article_id": article.id, "position": position, "source": article.source, "date": date_number(article.date)}
 
 
 class Vectors:
     """The Chroma collection `name`. Opened without an embedder name (catalogue work: list, remove,
     check) an absent collection stays absent (`collection` None) and nothing is created."""
 
-    def __init__(self, home: Path, name: str, embedder_name: str | None, dimension: int, *, chroma_url: str = "",
-                 chroma_token: str = "", catalogue_empty: Callable[[], bool] = lambda: False):
+    def __init__(
+        self,
+        home: Path,
+        name: str,
+        embedder_name: str | None,
+        dimension: int,
+        *,
+        chroma_url: str = "",
+        chroma_token: str = "",
+        catalogue_empty: Callable[[], bool] = lambda: False,
+    ):
         self.name = name
         self.client: Any = None
         self.collection: Any = self._open(home, embedder_name, dimension, chroma_url, chroma_token, catalogue_empty)
 
-    def _open(self, home: Path, embedder_name: str | None, dimension: int, chroma_url: str, chroma_token: str,
-              catalogue_empty: Callable[[], bool]) -> Any:
+    def _open(
+        self,
+        home: Path,
+        embedder_name: str | None,
+        dimension: int,
+        chroma_url: str,
+        chroma_token: str,
+        catalogue_empty: Callable[[], bool],
+    ) -> Any:
         os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
         import chromadb
         from chromadb.config import Settings as ChromaSettings
@@ -50,8 +65,13 @@ class Vectors:
 
                 u = urlparse(chroma_url)
                 headers = {"Authorization": f"Bearer {chroma_token}"} if chroma_token else None
-                client = chromadb.HttpClient(host=u.hostname or "127.0.0.1", port=u.port or 8000,
-                                             ssl=u.scheme == "https", headers=headers, settings=settings)
+                client = chromadb.HttpClient(
+                    host=u.hostname or "127.0.0.1",
+                    port=u.port or 8000,
+                    ssl=u.scheme == "https",
+                    headers=headers,
+                    settings=settings,
+                )
             else:
                 client = chromadb.PersistentClient(path=str(home / "chroma"), settings=settings)
             if embedder_name is None:
@@ -61,8 +81,10 @@ class Vectors:
             collection = client.get_or_create_collection(self.name, embedding_function=None, metadata=metadata)
         except Exception as exc:  # chromadb raises many types for a broken or unreachable store
             where = chroma_url or str(home / "chroma")
-            raise QAError(f"Cannot open the Chroma store at {where} ({exc.__class__.__name__}: {exc}); "
-                          "check the path or server, or run `qa doctor`.") from None
+            raise QAError(
+                f"Cannot open the Chroma store at {where} ({exc.__class__.__name__}: {exc}); "
+                "check the path or server, or run `qa doctor`."
+            ) from None
         meta = collection.metadata or {}
         mismatch = meta.get("embedder") != embedder_name or int(meta.get("dimension", dimension)) != dimension
         if mismatch and collection.count() == 0 and catalogue_empty():
@@ -74,7 +96,8 @@ class Vectors:
                 f"Collection {self.name!r} was built with the embedder {meta.get('embedder')!r} "
                 f"({meta.get('dimension')} dims), not {embedder_name!r} ({dimension} dims). "
                 f"Use the same embedder (--embedder / QA_EMBEDDER), or a new collection (--collection NAME), "
-                f"or delete it with `qa remove --all --collection {self.name}` and ingest again.")
+                f"or delete it with `qa remove --all --collection {self.name}` and ingest again."
+            )
         self.client = client
         return collection
 
@@ -82,8 +105,11 @@ class Vectors:
         """Write vectors in batches of what the server takes (at most 5,000)."""
         step = max(1, min(5000, self.client.get_max_batch_size()))
         for b in range(0, len(ids), step):
-            self.collection.upsert(ids=list(ids[b:b + step]), embeddings=vectors[b:b + step].tolist(),
-                                   metadatas=list(metadatas[b:b + step]))
+            self.collection.upsert(
+                ids=list(ids[b : b + step]),
+                embeddings=vectors[b : b + step].tolist(),
+                metadatas=list(metadatas[b : b + step]),
+            )
 
     def update_metadata(self, ids: Sequence[str], metadatas: Sequence[dict]) -> None:
         if self.collection is not None and ids:
@@ -93,7 +119,7 @@ class Vectors:
         if self.collection is not None:
             ids = list(article_ids)
             for b in range(0, len(ids), 500):
-                self.collection.delete(where={"article_id": {"$in": ids[b:b + 500]}})
+                self.collection.delete(where={"article_id": {"$in": ids[b : b + 500]}})
 
     def count(self) -> int:
         return self.collection.count() if self.collection is not None else 0
@@ -108,8 +134,9 @@ class Vectors:
         what it has, and counting cost 8 ms at 100k chunks and 89 ms at 1M, per question.)"""
         if self.collection is None:
             return []
-        result = self.collection.query(query_embeddings=[vector.tolist()], n_results=k, where=where or None,
-                                       include=["distances"])
+        result = self.collection.query(
+            query_embeddings=[vector.tolist()], n_results=k, where=where or None, include=["distances"]
+        )
         return [(i, 1.0 - d) for i, d in zip(result["ids"][0], result["distances"][0], strict=True)]
 
     def ids(self) -> set[str]:
