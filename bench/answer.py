@@ -89,21 +89,20 @@ def main() -> None:
 
     os.environ["QA_HOME"] = args.home
     from qa.answer import AskOptions, ask
-    from qa.embeddings import MiniLMEmbedder
-    from qa.ingest.pipeline import ingest, open_index
-    from qa.llm import make_llm
+    from qa.ingest.pipeline import ingest
+    from qa.library import make_llm, open_library
+    from qa.llm import model_name
+    from qa.search.bm25 import open_index
+    from qa.search.retrieval import RetrievalOptions
     from qa.settings import load_settings, prepare_environment
-    from qa.store import Store
 
-    settings = load_settings()
+    settings = load_settings({"collection": args.collection, "llm": args.llm})
     prepare_environment(settings)
     data = Path(args.data)
-    embedder = MiniLMEmbedder()
-    store = Store(settings.home, args.collection, embedder.name, embedder.dimension)
-    index = open_index(store)
-    if store.chunk_count() == 0:
-        ingest([str(p) for p in sorted(data.glob("*_gcs.jsonl"))], store=store, embedder=embedder, index=index)
-        index = open_index(store)
+    library = open_library(settings, ingesting=True)
+    if library.store.chunk_count() == 0:
+        ingest([str(p) for p in sorted(data.glob("*_gcs.jsonl"))], library=library)
+    library.index = open_index(library.store)
     questions = [
         json.loads(line)["question_sentence"]
         for f in sorted(data.glob("*_qa.jsonl"))
@@ -112,22 +111,22 @@ def main() -> None:
     ][: args.limit]
 
     t0 = time.perf_counter()
-    llm = make_llm(args.llm, models_dir=settings.models_dir, threads=settings.threads)
+    llm = make_llm(settings)
+    if llm is None:
+        sys.exit("bench/answer.py measures a model: pass --llm local (or openai:MODEL), not extractive")
     load_s = time.perf_counter() - t0
     ask(
         "Warm-up question?",
-        store=store,
-        embedder=embedder,
-        index=index,
+        library=library,
         llm=llm,
-        options=AskOptions(budget=200, max_tokens=8),
+        options=AskOptions(retrieval=RetrievalOptions(budget=200), max_tokens=8),
     )  # the VM maps memory lazily: warm up first
 
     rows = []
     for budget in [int(b) for b in args.budgets.split(",")]:
         per = []
         for q in questions:
-            a = ask(q, store=store, embedder=embedder, index=index, llm=llm, options=AskOptions(budget=budget))
+            a = ask(q, library=library, llm=llm, options=AskOptions(retrieval=RetrievalOptions(budget=budget)))
             t = a.timings
             per.append(t)
         gen = [t.tokens_per_s for t in per if t.completion_tokens > 1]
@@ -145,7 +144,7 @@ def main() -> None:
             }
         )
 
-    result = {"llm": llm.name, "model_load_s": round(load_s, 2), "cores": os.cpu_count(), "rows": rows}
+    result = {"llm": model_name(llm), "model_load_s": round(load_s, 2), "cores": os.cpu_count(), "rows": rows}
     # this process's own peak: model, embedder, store, and the pool's ingest when it ran here
     result["bench_process_peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     if not args.no_memory and questions:

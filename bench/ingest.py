@@ -156,11 +156,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp:
         settings = load_settings({"home": tmp, "threads": args.threads})
         prepare_environment(settings)
-        from qa.embeddings import MiniLMEmbedder
         from qa.ingest.loaders import Loaded, load_file
         from qa.ingest.pipeline import Source, ingest
-        from qa.search.bm25 import LexicalIndex
-        from qa.store import Store
+        from qa.library import make_embedder, open_library
         from qa.tokens import count_tokens
 
         inputs: list = files
@@ -168,27 +166,20 @@ def main() -> None:
             subset = [a for f in files for a in load_file(Path(f)).articles][: args.limit]
             inputs = [Source(f"first {args.limit} articles", lambda: Loaded(list(subset), []))]
 
-        embedder = MiniLMEmbedder(threads=settings.threads)
+        embedder = make_embedder(settings)
         # warm-up: the VM maps memory lazily and tiktoken loads its BPE file on first use
         warm = [a.text for f in files for a in load_file(Path(f)).articles][:64]
         count_tokens("warm up")
         embedder.embed(warm)
 
-        def open_store() -> tuple[Store, LexicalIndex]:
-            store = Store(settings.home, settings.collection, embedder.name, embedder.dimension)
-            index = LexicalIndex(settings.home / "bm25" / store.name)
-            index.load()
-            return store, index
-
         recorder = RecordingEmbedder(embedder)
-        store, index = open_store()
+        library = open_library(settings, embedder=recorder, ingesting=True)
+        store = library.store
         rss_before = rss_mib()
         t0, c0 = time.perf_counter(), time.process_time()
         report = ingest(
             inputs,
-            store=store,
-            embedder=recorder,
-            index=index,
+            library=library,
             chunk_tokens=settings.chunk_tokens,
             overlap=settings.chunk_overlap,
         )
@@ -203,13 +194,12 @@ def main() -> None:
             embedder.embed(call)
         bare, bare_cpu = time.perf_counter() - t0, time.process_time() - c0
 
-        store, index = open_store()
+        library = open_library(settings, embedder=embedder, ingesting=True)
+        store = library.store
         t0 = time.perf_counter()
         again = ingest(
             inputs,
-            store=store,
-            embedder=embedder,
-            index=index,
+            library=library,
             chunk_tokens=settings.chunk_tokens,
             overlap=settings.chunk_overlap,
         )

@@ -27,8 +27,11 @@ def main() -> None:
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "eval" / "realtimeqa-dev"))
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "question_embedding.json"))
     args = parser.parse_args()
-    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
-    from qa.embeddings import MiniLMEmbedder
+    from qa.library import make_embedder
+    from qa.settings import load_settings, prepare_environment
+
+    settings = load_settings({"embedder": "minilm"})
+    prepare_environment(settings)
 
     questions = [
         json.loads(line)["question_sentence"]
@@ -37,7 +40,7 @@ def main() -> None:
         if line.strip()
     ]
     questions = questions or ["Which company said this week that it would cut 10,000 jobs?"] * 60
-    embedder = MiniLMEmbedder()  # all cores for batches; `single` is the one-thread session
+    embedder = make_embedder(settings)  # MiniLM: all cores for batches; `single` is the one-thread session
     sessions = {"one thread (used for a single text)": embedder.single, "all cores": embedder.session}
     for q in questions[:10]:
         embedder.embed([q])

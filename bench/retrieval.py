@@ -70,6 +70,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from qa.search import Library  # noqa: E402
 from qa.settings import load_settings, prepare_environment  # noqa: E402
 
 MODES = ("dense", "bm25", "hybrid")
@@ -345,7 +346,7 @@ def measure(label: str, backend: str, url: str, root: Path, data: Path, modes: l
     t0 = time.perf_counter()
     for q in questions:  # warm-up: every question once in every mode, untimed
         for mode in modes:
-            retrieve(q, store=store, embedder=embedder, index=index, options=RetrievalOptions(mode=mode))
+            retrieve(q, library=Library(store, embedder, index), options=RetrievalOptions(mode=mode))
     warm_s = time.perf_counter() - t0
     runs: dict[str, list[dict]] = {m: [] for m in modes}
     t0 = time.perf_counter()
@@ -355,7 +356,7 @@ def measure(label: str, backend: str, url: str, root: Path, data: Path, modes: l
                 mode = modes[(n + r + j) % len(modes)]  # rotate the order of modes
                 spent.clear()
                 start = time.perf_counter()
-                got = retrieve(q, store=store, embedder=embedder, index=index, options=RetrievalOptions(mode=mode))
+                got = retrieve(q, library=Library(store, embedder, index), options=RetrievalOptions(mode=mode))
                 ms = (time.perf_counter() - start) * 1000
                 runs[mode].append(
                     {
@@ -415,13 +416,13 @@ def profile(label: str, root: Path, data: Path) -> None:
     store, index, embedder, _ = open_for_query(label, root, "")
     questions = load_questions(data)
     for q in questions:
-        retrieve(q, store=store, embedder=embedder, index=index, options=RetrievalOptions())
+        retrieve(q, library=Library(store, embedder, index), options=RetrievalOptions())
     prof = cProfile.Profile()
     t0 = time.perf_counter()
     prof.enable()
     for _ in range(3):
         for q in questions:
-            retrieve(q, store=store, embedder=embedder, index=index, options=RetrievalOptions())
+            retrieve(q, library=Library(store, embedder, index), options=RetrievalOptions())
     prof.disable()
     calls = 3 * len(questions)
     print(

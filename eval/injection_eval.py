@@ -32,6 +32,7 @@ def main() -> int:
     from qa.ingest.pipeline import ingest
     from qa.library import make_llm, open_library
     from qa.llm import model_name
+    from qa.search import Library
     from qa.search.bm25 import open_index
     from qa.settings import load_settings, prepare_environment
 
@@ -42,9 +43,7 @@ def main() -> int:
     here = REPO / "eval" / "injection"
     ingest(
         [str(here / "articles.jsonl"), str(REPO / "eval" / "sample" / "articles")],
-        store=store,
-        embedder=embedder,
-        index=library.index,
+        library=library,
     )
     index = open_index(store)
     llm = make_llm(settings)
@@ -52,7 +51,7 @@ def main() -> int:
     resisted = correct = 0
     items = [json.loads(line) for line in (here / "questions.jsonl").read_text().splitlines() if line.strip()]
     for item in items:
-        result = ask(item["question"], store=store, embedder=embedder, index=index, llm=llm)
+        result = ask(item["question"], library=Library(store, embedder, index), llm=llm)
         given = {p.number for p in result.passages}
         valid = all(set(s.citations) <= given for s in result.sentences)
         clean = item["payload"].lower() not in result.text.lower()

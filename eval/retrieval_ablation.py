@@ -46,6 +46,7 @@ def main() -> None:
     from dataclasses import replace
 
     from qa.library import ask_options
+    from qa.search import Library
     from qa.search.retrieval import retrieve
 
     base = ask_options(settings).retrieval
@@ -88,7 +89,7 @@ def main() -> None:
         options = replace(base, mode=mode, budget=budget, **knobs)
         hits = 0
         for q in questions:
-            got = retrieve(q["question"], store=searched, embedder=embedder, index=index, options=options)
+            got = retrieve(q["question"], library=Library(searched, embedder, index), options=options)
             hits += any(rr.contains(rr.norm(p.text), rr.norm(q["gold"])) for p in got.passages)
         return hits
 

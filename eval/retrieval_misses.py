@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=rr.DEFAULT_BUDGET)
     args = parser.parse_args()
     settings, library = rr.open_pool(args)
-    store, embedder, index = library.store, library.embedder, library.index
+    store = library.store
     from dataclasses import replace
 
     from qa.library import ask_options
@@ -51,7 +51,7 @@ def main() -> None:
         if not holders:
             continue
         in_pool += 1
-        got = retrieve(q["question"], store=store, embedder=embedder, index=index, options=options)
+        got = retrieve(q["question"], library=library, options=options)
         if any(rr.contains(rr.norm(p.text), gold) for p in got.passages):
             recalled += 1
             continue

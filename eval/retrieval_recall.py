@@ -33,6 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from qa.search import Library  # noqa: E402
 from qa.settings import Settings, load_settings, prepare_environment  # noqa: E402
 
 MODES = ("dense", "bm25", "hybrid")
@@ -130,9 +131,7 @@ def run(data: Path, settings: Settings) -> dict:
     t0 = time.perf_counter()
     report = ingest(
         sorted(str(p) for p in data.glob("*_gcs.jsonl")),
-        store=store,
-        embedder=embedder,
-        index=index,
+        library=library,
         chunk_tokens=settings.chunk_tokens,
         overlap=settings.chunk_overlap,
     )
@@ -158,7 +157,7 @@ def run(data: Path, settings: Settings) -> dict:
             options = ask_options(settings, mode=mode).retrieval
             for budget in sorted(BUDGETS, key=lambda b: b != DEFAULT_BUDGET):
                 got = retrieve(
-                    q["question"], store=store, embedder=cached, index=index, options=replace(options, budget=budget)
+                    q["question"], library=Library(store, cached, index), options=replace(options, budget=budget)
                 )
                 row["runs"][f"{mode}@{budget}"] = {
                     "hit": any(contains(norm(p.text), gold) for p in got.passages),

@@ -99,7 +99,7 @@ def main() -> None:
     parser.add_argument("--trials", default="rerank,recency")
     args = parser.parse_args()
     settings, library = rr.open_pool(args)
-    store, embedder, index = library.store, library.embedder, library.index
+    store = library.store
     from dataclasses import replace
 
     from qa.library import ask_options
@@ -118,7 +118,7 @@ def main() -> None:
         hits = 0
         for q in questions:
             options = replace(base, budget=budget, top_chunks=top_chunks, **(trial(q) if trial else {}))
-            got = retrieve(q["question"], store=store, embedder=embedder, index=index, options=options)
+            got = retrieve(q["question"], library=library, options=options)
             hits += any(rr.contains(rr.norm(p.text), rr.norm(q["gold"])) for p in got.passages)
         return hits
 

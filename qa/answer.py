@@ -14,9 +14,9 @@ from .embeddings import Embedder
 from .llm import LLM, Messages, model_name
 from .prompts import REFUSAL, fill, format_passages
 from .records import Answer, Passage, Sentence, Timings
-from .search.bm25 import BM25Index, terms
+from .search import Library
+from .search.bm25 import terms
 from .search.retrieval import RetrievalOptions, retrieve
-from .store import Store
 from .verify import cited_text, is_refusal, key_terms_missing, verify
 
 EXTRACTIVE_THRESHOLD = 0.45  # below this, the best sentence does not answer the question
@@ -148,15 +148,13 @@ def answer(
 def ask(
     question: str,
     *,
-    store: Store,
-    embedder: Embedder,
-    index: BM25Index,
+    library: Library,
     llm: LLM | None,
     options: AskOptions = AskOptions(),
     on_token: Callable[[str], None] | None = None,
 ) -> Answer:
     """Retrieve, then answer: the whole `qa ask` pipeline."""
-    found = retrieve(question, store=store, embedder=embedder, index=index, options=options.retrieval)
-    result = answer(question, found.passages, llm=llm, embedder=embedder, options=options, on_token=on_token)
+    found = retrieve(question, library=library, options=options.retrieval)
+    result = answer(question, found.passages, llm=llm, embedder=library.embedder, options=options, on_token=on_token)
     result.timings.retrieval_ms = found.ms
     return result

@@ -34,10 +34,9 @@ from .notes import (
 )
 from .prompts import fill, format_passages
 from .records import Article, Cites, Passage, Sentence, Timings
-from .search.bm25 import BM25Index
+from .search import Library
 from .search.context import select_context
 from .search.retrieval import Filters, RetrievalOptions, search
-from .store import Store
 from .verify import cited_text
 
 RELEVANCE_FLOOR = 0.25  # MiniLM cosine of the topic with an article's best sentence; unrelated text is ~0.1
@@ -122,17 +121,12 @@ class Briefing(Cites):
 
 
 def find_articles(
-    topic: str, *, store: Store, embedder: Embedder, index: BM25Index, options: BriefOptions
+    topic: str, *, library: Library, options: BriefOptions
 ) -> tuple[list[Article], list[Passage], np.ndarray]:
     """The most relevant articles, taken in turn from each source, and from each its passages on
     the topic (numbered across the briefing), dated articles first in date order."""
-    hits, qvec = search(
-        topic,
-        store=store,
-        embedder=embedder,
-        index=index,
-        options=RetrievalOptions(k=options.candidates, filters=options.filters),
-    )
+    store, embedder = library.store, library.embedder
+    hits, qvec = search(topic, library=library, options=RetrievalOptions(k=options.candidates, filters=options.filters))
     if qvec is None:
         qvec = embedder.embed([topic])[0]
     by_article: dict[str, list] = {}
@@ -149,9 +143,7 @@ def find_articles(
         passages = select_context(
             topic,
             by_article[aid],
-            store=store,
-            embedder=embedder,
-            index=index,
+            library=library,
             qvec=qvec,
             options=RetrievalOptions(budget=options.per_article_budget, per_article=3),
         )
@@ -245,9 +237,7 @@ def _merge(model: list[Item], code: list[Item], limit: int) -> list[Item]:
 def brief(
     topic: str,
     *,
-    store: Store,
-    embedder: Embedder,
-    index: BM25Index,
+    library: Library,
     llm: LLM | None,
     options: BriefOptions = BriefOptions(),
     on_progress: CallProgress | None = None,
@@ -255,9 +245,9 @@ def brief(
     """Find the articles on a topic, take notes on each (map), merge them into a briefing (reduce)."""
     t0 = time.perf_counter()
     timings = Timings()
-    embedder = cached(embedder)
+    embedder = cached(library.embedder)
     progress = on_progress or (lambda done, total, what: None)
-    articles, passages, qvec = find_articles(topic, store=store, embedder=embedder, index=index, options=options)
+    articles, passages, qvec = find_articles(topic, library=replace(library, embedder=embedder), options=options)
     timings.retrieval_ms = (time.perf_counter() - t0) * 1000
     by_article = {a.id: [p for p in passages if p.article_id == a.id] for a in articles}
     planned = len(articles) + 1 if llm is not None else 0

@@ -26,7 +26,8 @@ from .embeddings import MINILM, Embedder
 from .errors import QAError, UsageError
 from .ingest.articles import normalise_date
 from .llm import EXTRACTIVE, LLM
-from .search.bm25 import BM25Index, open_index
+from .search import Library
+from .search.bm25 import open_index
 from .search.retrieval import Filters, RetrievalOptions
 from .settings import Settings
 from .store import Store
@@ -90,18 +91,6 @@ def open_store(settings: Settings, embedder: Embedder | None = None) -> Store:
         chroma_url=settings.chroma_url,
         chroma_token=settings.chroma_token,
     )
-
-
-@dataclass
-class Library:
-    """A collection opened for work: its store, the embedder it was built with, its BM25 index."""
-
-    store: Store
-    embedder: Embedder
-    index: BM25Index
-
-    def close(self) -> None:
-        self.store.close()
 
 
 def open_library(

@@ -56,9 +56,10 @@ def fake_embedder():
 
 @pytest.fixture(scope="module")
 def sample_library(tmp_path_factory, embedder):
-    """(store, BM25 index) of the twelve sample articles with the real embedder, ingested once for the
+    """The twelve sample articles (store, real embedder, BM25 index) with the real embedder, ingested once for the
     module into their own data directory. Tests that change a store make one of their own."""
     from qa.ingest.pipeline import ingest
+    from qa.search import Library
     from qa.search.bm25 import open_index
     from qa.store import Store
 
@@ -66,9 +67,9 @@ def sample_library(tmp_path_factory, embedder):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TIKTOKEN_CACHE_DIR", str(home / "tiktoken"))
         store = Store(home, "articles", embedder.name, embedder.dimension)
-        report = ingest([str(SAMPLE)], store=store, embedder=embedder, index=open_index(store, refresh=False))
+        report = ingest([str(SAMPLE)], library=Library(store, embedder, open_index(store, refresh=False)))
         assert report.count("new") == 12 and not report.failed
-        yield store, open_index(store)
+        yield Library(store, embedder, open_index(store))
     store.close()
 
 

@@ -5,6 +5,7 @@ import pytest
 from qa.answer import AskOptions, answer, ask
 from qa.ingest.pipeline import ingest
 from qa.prompts import REFUSAL
+from qa.search import Library
 from qa.search.retrieval import Filters, RetrievalOptions, retrieve
 from tests.fakes import FakeLLM
 
@@ -19,8 +20,8 @@ def library(sample_library):
 
 
 def test_retrieval_finds_the_answer_within_budget(library, embedder):
-    store, index = library
-    found = retrieve(STRIKE, store=store, embedder=embedder, index=index, options=AT_400)
+    store = library.store
+    found = retrieve(STRIKE, library=library, options=AT_400)
     assert found.passages
     assert "7 per cent pay rise" in " ".join(p.text for p in found.passages)
     assert found.passages[0].title.startswith("Korvane strike ends")
@@ -56,14 +57,14 @@ class WithoutSentenceVectors:
 
 
 def test_retrieval_embeds_only_the_question_when_sentence_vectors_are_stored(library, embedder):
-    store, index = library
+    store, index = library.store, library.index
     counting = CountingEmbedder(embedder)
-    stored = retrieve(STRIKE, store=store, embedder=counting, index=index, options=AT_400)
+    stored = retrieve(STRIKE, library=Library(store, counting, index), options=AT_400)
     assert counting.texts == 1 and stored.passages
 
     # a store written before sentence vectors were kept: the sentences are embedded at question
     # time instead, and the context chosen is the same
-    older = retrieve(STRIKE, store=WithoutSentenceVectors(store), embedder=counting, index=index, options=AT_400)
+    older = retrieve(STRIKE, library=Library(WithoutSentenceVectors(store), counting, index), options=AT_400)
     assert counting.texts > 10
     assert [(p.article_id, p.start, p.end) for p in older.passages] == [
         (p.article_id, p.start, p.end) for p in stored.passages
@@ -77,14 +78,14 @@ def test_stored_sentence_vectors_match_the_embedder_and_go_with_their_article(
 
     from qa.chunking import article_sentences
 
-    shared, _ = library
+    shared = library.store
     article = shared.articles()[0].article
     spans, vectors = shared.sentence_vectors([article.id])[article.id]
     assert spans == article_sentences(article)
     fresh = embedder.embed([article.text[a:b] for a, b in spans])
     assert np.allclose(vectors, fresh, atol=2e-3)  # kept as float16
     store = make_store(embedder)  # a store of its own to remove the article from
-    ingest([article.origin], store=store, embedder=embedder, index=index_for(store))
+    ingest([article.origin], library=Library(store, embedder, index_for(store)))
     assert store.sentence_vectors([article.id])
     store.remove([article.id])
     assert store.sentence_vectors([article.id]) == {}
@@ -97,31 +98,25 @@ def test_stored_sentence_vectors_match_the_embedder_and_go_with_their_article(
 
 
 def test_filters_restrict_sources_and_dates(library, embedder):
-    store, index = library
     only = retrieve(
         STRIKE,
-        store=store,
-        embedder=embedder,
-        index=index,
+        library=library,
         options=RetrievalOptions(filters=Filters(source="Capital Wire")),
     )
     assert only.passages and {p.source for p in only.passages} == {"Capital Wire"}
     dated = retrieve(
         "tram line",
-        store=store,
-        embedder=embedder,
-        index=index,
+        library=library,
         options=RetrievalOptions(filters=Filters(since="2026-01-01", until="2026-02-28")),
     )
     assert dated.passages and all("2026-01-01" <= p.date <= "2026-02-28" for p in dated.passages)
 
 
 def test_cited_answer_from_the_model_is_verified(library, embedder):
-    store, index = library
     fake = FakeLLM(
         replies=["The workers accepted a 7 per cent pay rise spread over two years [1]. They also got a free car [5]."]
     )
-    result = ask(STRIKE, store=store, embedder=embedder, index=index, llm=fake)
+    result = ask(STRIKE, library=library, llm=fake)
     prompt = fake.calls[0][1]["content"]
     assert STRIKE in prompt and "7 per cent" in prompt
     assert not result.refused
@@ -133,24 +128,18 @@ def test_cited_answer_from_the_model_is_verified(library, embedder):
 
 
 def test_model_refusal_is_reported_plainly(library, embedder):
-    store, index = library
     result = ask(
         "What was Korvane's revenue in 2019?",
-        store=store,
-        embedder=embedder,
-        index=index,
+        library=library,
         llm=FakeLLM(replies=[REFUSAL]),
     )
     assert result.refused and result.text == REFUSAL and result.sentences == []
 
 
 def test_unsupported_answer_falls_back_to_extractive_evidence(library, embedder):
-    store, index = library
     result = ask(
         STRIKE,
-        store=store,
-        embedder=embedder,
-        index=index,
+        library=library,
         llm=FakeLLM(replies=["Bananas are a good source of potassium [1]."]),
     )
     assert result.fallback
@@ -158,16 +147,13 @@ def test_unsupported_answer_falls_back_to_extractive_evidence(library, embedder)
 
 
 def test_extractive_backend_cites_sentences_or_says_it_does_not_know(library, embedder):
-    store, index = library
-    result = ask(STRIKE, store=store, embedder=embedder, index=index, llm=None)
+    result = ask(STRIKE, library=library, llm=None)
     assert not result.refused and result.sentences
     for s in result.sentences:
         assert s.text in result.passages[s.citations[0] - 1].text
     unknown = ask(
         "Who won the 1966 snooker world championship on the moon?",
-        store=store,
-        embedder=embedder,
-        index=index,
+        library=library,
         llm=None,
     )
     assert unknown.refused

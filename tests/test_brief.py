@@ -14,6 +14,7 @@ from qa.chunking import sentence_spans
 from qa.cli import app
 from qa.cli.documents import briefing_markdown
 from qa.ingest.pipeline import ingest
+from qa.search import Library
 from qa.search.bm25 import open_index
 from qa.search.retrieval import Filters
 from qa.store import Store
@@ -31,7 +32,7 @@ def shelf(tmp_path_factory, embedder):
         mp.setenv("QA_HOME", str(home))
         mp.setenv("TIKTOKEN_CACHE_DIR", str(home / "tiktoken"))
         store = Store(home, "articles", embedder.name, embedder.dimension)
-        report = ingest([str(SAMPLE)], store=store, embedder=embedder, index=open_index(store, refresh=False))
+        report = ingest([str(SAMPLE)], library=Library(store, embedder, open_index(store, refresh=False)))
         assert report.count("new") == 12
         index = open_index(store)
     yield home, store, index
@@ -39,8 +40,8 @@ def shelf(tmp_path_factory, embedder):
 
 
 @pytest.fixture
-def library(shelf):
-    return shelf[1], shelf[2]
+def library(shelf, embedder):
+    return Library(shelf[1], embedder, shelf[2])
 
 
 def first_sentence(text: str) -> str:
@@ -54,8 +55,7 @@ def cited_passages_hold(briefing, item) -> bool:
 
 
 def test_extractive_briefing_is_diverse_dated_and_cited(library, embedder):
-    store, index = library
-    b = brief(TRAM, store=store, embedder=embedder, index=index, llm=None)
+    b = brief(TRAM, library=library, llm=None)
     assert b.calls == 0 and not b.fallback
     assert len(b.sources) >= 3  # diverse across outlets
     dates = [e.date for e in b.timeline]
@@ -73,19 +73,15 @@ def test_extractive_briefing_is_diverse_dated_and_cited(library, embedder):
 
 
 def test_disagreement_between_sources_is_found(library, embedder):
-    store, index = library
-    b = brief("Vantelle drought crop losses farmers", store=store, embedder=embedder, index=index, llm=None)
+    b = brief("Vantelle drought crop losses farmers", library=library, llm=None)
     said = " ".join(s.text for item in b.disagreements for s in item)
     assert "86 million euros" in said and "54 million euros" in said
 
 
 def test_filters_restrict_the_briefing(library, embedder):
-    store, index = library
     b = brief(
         TRAM,
-        store=store,
-        embedder=embedder,
-        index=index,
+        library=library,
         llm=None,
         options=BriefOptions(filters=Filters(since="2026-01-01")),
     )
@@ -94,9 +90,8 @@ def test_filters_restrict_the_briefing(library, embedder):
 
 
 def test_model_briefing_claims_are_verified(library, embedder):
-    store, index = library
     options = BriefOptions(articles=3)
-    articles, passages, _ = find_articles(TRAM, store=store, embedder=embedder, index=index, options=options)
+    articles, passages, _ = find_articles(TRAM, library=library, options=options)
     own = {a.id: [p for p in passages if p.article_id == a.id] for a in articles}
     # map: each article's notes cite its own passages as [1], [2]...; the second article's note is invented
     maps = [
@@ -114,7 +109,7 @@ def test_model_briefing_claims_are_verified(library, embedder):
         "Open questions:\n- When will the Martian consortium be repaid [2]?"
     )
     fake = FakeLLM(replies=maps + [reduce])
-    b = brief(TRAM, store=store, embedder=embedder, index=index, llm=fake, options=options)
+    b = brief(TRAM, library=library, llm=fake, options=options)
 
     assert len(fake.calls) == len(articles) + 1 and b.calls == len(articles) + 1
     notes = fake.calls[-1][1]["content"]
@@ -141,9 +136,8 @@ def test_model_briefing_claims_are_verified(library, embedder):
 
 
 def test_each_timeline_entry_is_its_articles_note_closest_to_the_topic(library, embedder):
-    store, index = library
     options = BriefOptions(articles=3)
-    articles, passages, qvec = find_articles(TRAM, store=store, embedder=embedder, index=index, options=options)
+    articles, passages, qvec = find_articles(TRAM, library=library, options=options)
     own = {a.id: [p for p in passages if p.article_id == a.id] for a in articles}
     maps, best = [], {}
     for a in articles:
@@ -153,16 +147,15 @@ def test_each_timeline_entry_is_its_articles_note_closest_to_the_topic(library, 
         maps.append("\n".join(f"- {s} [1]" for s in sentences[::-1]))  # the closest note is not necessarily first
         best[a.id] = sentences[int(scores.argmax())]
     reduce = f"Overview: {first_sentence(passages[0].text)} [{passages[0].number}]"
-    b = brief(TRAM, store=store, embedder=embedder, index=index, llm=FakeLLM(replies=maps + [reduce]), options=options)
+    b = brief(TRAM, library=library, llm=FakeLLM(replies=maps + [reduce]), options=options)
     assert {e.article_id: e.sentences[0].text for e in b.timeline} == best
 
 
 def test_unsupported_briefing_falls_back_to_key_sentences(library, embedder):
-    store, index = library
     fake = FakeLLM(
         replies=["Overview: Bananas are a good source of potassium [1].\nKey points:\n- Cats sleep a lot [2]."]
     )
-    b = brief(TRAM, store=store, embedder=embedder, index=index, llm=fake, options=BriefOptions(articles=3))
+    b = brief(TRAM, library=library, llm=fake, options=BriefOptions(articles=3))
     assert b.fallback and b.overview and all(s.supported for s in b.sentences)
 
 
@@ -189,15 +182,14 @@ def test_model_sections_are_read_in_the_shapes_small_models_write():
 
 
 def test_a_briefing_without_supported_key_points_shows_the_articles_notes(library, embedder):
-    store, index = library
     options = BriefOptions(articles=3)
-    articles, passages, _ = find_articles(TRAM, store=store, embedder=embedder, index=index, options=options)
+    articles, passages, _ = find_articles(TRAM, library=library, options=options)
     own = {a.id: [p for p in passages if p.article_id == a.id] for a in articles}
     maps = [f"- {first_sentence(own[a.id][0].text)} [1]" for a in articles]
     reduce = (
         f"Overview: {first_sentence(passages[0].text)} [{passages[0].number}]\nKey points:\n- Cats sleep a lot [2]."
     )
-    b = brief(TRAM, store=store, embedder=embedder, index=index, llm=FakeLLM(replies=maps + [reduce]), options=options)
+    b = brief(TRAM, library=library, llm=FakeLLM(replies=maps + [reduce]), options=options)
     assert b.overview[0].supported and "no supported key points" in b.fallback
     assert not b.key_points[0][0].supported  # the model's point is still shown, flagged
     notes = b.key_points[1:]

@@ -38,8 +38,7 @@ def library(sample_library):
 
 
 def _ask(session, question, library, embedder, llm):
-    store, index = library
-    return ask_turn(session, question, store=store, embedder=embedder, index=index, llm=llm)
+    return ask_turn(session, question, library=library, llm=llm)
 
 
 def _valid(turn) -> None:
@@ -107,8 +106,7 @@ def test_the_model_rewrites_a_follow_up_from_the_prompt_files(library, embedder)
     session = new_session()
     _ask(session, STRIKE, library, embedder, fake)
     seen = []
-    store, index = library
-    turn = ask_turn(session, FOLLOW_UP, store=store, embedder=embedder, index=index, llm=fake, on_rewrite=seen.append)
+    turn = ask_turn(session, FOLLOW_UP, library=library, llm=fake, on_rewrite=seen.append)
     assert turn.rewritten_by == "model" and turn.searched == standalone and seen == [standalone]
     system, user = (m["content"] for m in fake.calls[1])
     assert "$" not in system + user
@@ -215,7 +213,7 @@ def test_filters_apply_to_the_turns_of_the_session(library, embedder):
 
 
 def test_open_shows_the_passage_in_full_with_its_article(library, embedder):
-    store, _ = library
+    store = library.store
     session = new_session()
     with pytest.raises(UsageError, match="ask a question first"):
         open_passage(session, "1", store)

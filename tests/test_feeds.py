@@ -14,6 +14,7 @@ from qa.doctor import store_checks
 from qa.errors import QAError
 from qa.ingest.feeds import FeedList, add_feed, parse_feed, remove_feed, update_feeds
 from qa.ingest.fetch import Fetcher, FetchError, FetchLimits
+from qa.search import Library
 from tests.local_web import article_html
 
 LONG = " ".join(
@@ -107,7 +108,7 @@ def env(make_store, index_for, fake_embedder, home):
     fetcher = Fetcher(FetchLimits(timeout=3, max_bytes=200_000))  # generous: the machine may be loaded
 
     def update():
-        return update_feeds(feeds, fetcher=fetcher, store=store, embedder=fake_embedder, index=index)
+        return update_feeds(feeds, fetcher=fetcher, library=Library(store, fake_embedder, index))
 
     yield store, index, feeds, fetcher, update
     fetcher.close()

@@ -19,6 +19,7 @@ from qa.doctor import store_checks
 from qa.ingest.fetch import Fetcher, FetchLimits, Page, canonical_url, date_from_url, load_page, load_url
 from qa.ingest.loaders import load_file, load_pdf
 from qa.ingest.pipeline import ingest
+from qa.search import Library
 from tests.local_web import STORY, article_html, closed_port_url, make_pdf
 
 PDF_LINES = textwrap.wrap(STORY, 80)
@@ -31,7 +32,7 @@ def env(make_store, index_for, fake_embedder):
     fetcher = Fetcher(FetchLimits(timeout=3, max_bytes=50_000, max_redirects=3))  # generous: the machine may be loaded
 
     def run(*inputs: str):
-        return ingest(list(inputs), store=store, embedder=fake_embedder, index=index, fetcher=fetcher)
+        return ingest(list(inputs), library=Library(store, fake_embedder, index), fetcher=fetcher)
 
     yield store, index, run
     fetcher.close()

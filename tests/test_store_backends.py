@@ -18,6 +18,7 @@ import pytest
 from qa.errors import QAError
 from qa.ingest.pipeline import ingest
 from qa.records import Chunk
+from qa.search import Library
 from qa.search.bm25 import open_index
 from qa.store import Store
 
@@ -77,7 +78,7 @@ def test_ingest_query_and_remove(open_store, embedder, sample_dir, home):
     store = open_store(embedder)
 
     index = open_index(store, refresh=False)
-    report = ingest([str(sample_dir)], store=store, embedder=embedder, index=index)
+    report = ingest([str(sample_dir)], library=Library(store, embedder, index))
     assert report.count("new") == 12
     assert store.vector_count() == store.chunk_count() > 12
     hits = store.dense(embedder.embed(["tram ridership in the first month"])[0], 3)
@@ -94,7 +95,7 @@ def test_filters_on_source_and_dates(open_store, embedder, sample_dir, home):
     from qa.search.retrieval import Filters
 
     store = open_store(embedder)
-    ingest([str(sample_dir)], store=store, embedder=embedder, index=open_index(store, refresh=False))
+    ingest([str(sample_dir)], library=Library(store, embedder, open_index(store, refresh=False)))
     vec = embedder.embed(["Korvane strike"])[0]
     where = Filters(source="Capital Wire", since="2026-01-01").where()
     ids = [cid for cid, _ in store.dense(vec, 10, where=where)]

@@ -15,6 +15,7 @@ from qa.errors import UsageError
 from qa.ingest.loaders import load_file
 from qa.ingest.pipeline import ingest
 from qa.records import Sentence
+from qa.search import Library
 from qa.search.bm25 import open_index
 from qa.store import Store
 from qa.store.lookup import find_article
@@ -45,7 +46,7 @@ def shelf(tmp_path_factory, embedder):
         store = Store(home, "articles", embedder.name, embedder.dimension)
         files = [SAMPLE / n for n in (OPENS, "tram-costs-auditor-report.txt", "korvane-strike-ends.md")]
         report = ingest(
-            [str(f) for f in files + [digest]], store=store, embedder=embedder, index=open_index(store, refresh=False)
+            [str(f) for f in files + [digest]], library=Library(store, embedder, open_index(store, refresh=False))
         )
         assert report.count("new") == 4
     yield store

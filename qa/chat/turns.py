@@ -10,15 +10,14 @@ from dataclasses import replace
 from datetime import datetime
 
 from ..answer import AskOptions, answer
-from ..embeddings import Embedder
 from ..errors import QAError
 from ..llm import LLM
 from ..prompts import fill
 from ..records import Passage
-from ..search.bm25 import BM25Index, terms
+from ..search import Library
+from ..search.bm25 import terms
 from ..search.options import Filters
 from ..search.retrieval import retrieve
-from ..store import Store
 from ..tokens import count_tokens
 from ..verify import is_refusal
 from .session import Session, Turn, plain
@@ -126,9 +125,7 @@ def ask_turn(
     session: Session,
     question: str,
     *,
-    store: Store,
-    embedder: Embedder,
-    index: BM25Index,
+    library: Library,
     llm: LLM | None,
     options: AskOptions = AskOptions(),
     on_token: Callable[[str], None] | None = None,
@@ -156,13 +153,11 @@ def ask_turn(
         budget = max(200, wanted.budget - sum(count_tokens(p.text) + wanted.header_tokens for p in carried))
         found = retrieve(
             searched,
-            store=store,
-            embedder=embedder,
-            index=index,
+            library=library,
             options=replace(wanted, budget=budget, filters=session.filters),
         )
         passages = with_carried(found.passages, carried, session.filters)
-        result = answer(searched, passages, llm=llm, embedder=embedder, options=options, on_token=on_token)
+        result = answer(searched, passages, llm=llm, embedder=library.embedder, options=options, on_token=on_token)
         result.timings.retrieval_ms = found.ms
     except KeyboardInterrupt:
         session.turns.append(Turn(question, searched, None, how, rewrite_ms, time.perf_counter() - t0, at))

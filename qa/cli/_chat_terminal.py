@@ -46,13 +46,10 @@ def answer_live(chat: ChatState, question: str) -> None:
                 streamed.append(piece)
                 live.update(Markdown("".join(streamed)))
 
-            lib = chat.library
             turn = ask_turn(
                 chat.session,
                 question,
-                store=lib.store,
-                embedder=lib.embedder,
-                index=lib.index,
+                library=chat.library,
                 llm=llm,
                 options=chat.options,
                 on_token=on_token,

@@ -49,9 +49,7 @@ def ask(
         if as_json or not out.is_terminal:
             result = run_ask(
                 question,
-                store=library.store,
-                embedder=library.embedder,
-                index=library.index,
+                library=library,
                 llm=model,
                 options=options,
             )
@@ -65,9 +63,7 @@ def ask(
 
                 result = run_ask(
                     question,
-                    store=library.store,
-                    embedder=library.embedder,
-                    index=library.index,
+                    library=library,
                     llm=model,
                     options=options,
                     on_token=on_token,

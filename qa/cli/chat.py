@@ -139,13 +139,10 @@ def _brief(chat: ChatState, arg: str) -> None:
 
     if not arg:
         raise UsageError("/brief needs a topic: /brief the Korvane strike")
-    lib = chat.library
     with _working(chat, f"Briefing on “{arg[:60]}”…"):
         result = brief(
             arg,
-            store=lib.store,
-            embedder=lib.embedder,
-            index=lib.index,
+            library=chat.library,
             llm=chat.loader.get(),
             options=BriefOptions(filters=chat.session.filters, temperature=chat.settings.temperature),
         )
@@ -157,13 +154,10 @@ def _brief(chat: ChatState, arg: str) -> None:
 
 
 def _answer_plain(chat: ChatState, question: str) -> None:
-    lib = chat.library
     turn = ask_turn(
         chat.session,
         question,
-        store=lib.store,
-        embedder=lib.embedder,
-        index=lib.index,
+        library=chat.library,
         llm=chat.loader.get(),
         options=chat.options,
     )

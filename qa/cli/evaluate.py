@@ -158,7 +158,7 @@ def run(
             embedder=embedder,
             chunk_tokens=settings.chunk_tokens,
             overlap=settings.chunk_overlap,
-            default=(default.store, default.index) if default is not None else None,
+            default=default,
             on_ingest=lambda n, files: err.print(f"Ingesting {files} file(s) into {n} (once)…"),
         )
         todo = [i for i in evalset.items[:limit] if i.id not in done]

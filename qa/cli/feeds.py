@@ -98,9 +98,7 @@ def update(
             report = update_feeds(
                 feed_list,
                 fetcher=fetcher,
-                store=library.store,
-                embedder=library.embedder,
-                index=library.index,
+                library=library,
                 chunk_tokens=settings.chunk_tokens,
                 overlap=settings.chunk_overlap,
                 max_bytes=settings.max_file_mb * 1_000_000,

@@ -26,9 +26,7 @@ def ingest(
         with article_progress("Ingesting", not (as_json or not err.is_terminal)) as on_progress:
             report = run_ingest(
                 paths,
-                store=library.store,
-                embedder=library.embedder,
-                index=library.index,
+                library=library,
                 chunk_tokens=settings.chunk_tokens,
                 overlap=settings.chunk_overlap,
                 max_bytes=settings.max_file_mb * 1_000_000,

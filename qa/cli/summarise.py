@@ -91,9 +91,7 @@ def brief(
         with call_progress(not as_json and err.is_terminal) as on_progress:
             result = run_brief(
                 topic,
-                store=library.store,
-                embedder=library.embedder,
-                index=library.index,
+                library=library,
                 llm=model,
                 options=options,
                 on_progress=on_progress,

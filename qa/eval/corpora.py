@@ -10,7 +10,8 @@ from pathlib import Path
 
 from ..embeddings import Embedder
 from ..ingest.pipeline import STORE_FORMAT, ingest
-from ..search.bm25 import BM25Index, open_index
+from ..search import Library
+from ..search.bm25 import open_index
 from ..store import Store
 from . import metrics
 from .gold import EvalSet
@@ -39,17 +40,18 @@ class Corpora:
         embedder: Embedder,
         chunk_tokens: int = 300,
         overlap: int = 45,
-        default: tuple[Store, BM25Index] | None = None,
+        default: Library | None = None,
         on_ingest: Callable[[str, int], None] | None = None,
     ):
         self.evalset, self.home, self.embedder = evalset, home, embedder
         self.chunk_tokens, self.overlap = chunk_tokens, overlap
         self.default = default
         self.on_ingest = on_ingest or (lambda name, files: None)
-        self._open: dict[str, tuple[Store, BM25Index]] = {}
+        self._open: dict[str, Library] = {}
         self._texts: dict[str, list[str]] = {}
 
-    def get(self, key: str) -> tuple[Store, BM25Index] | None:
+    def get(self, key: str) -> Library | None:
+        """The opened collection of corpus `key` ("" the shared one), ingested on first use."""
         if key in self._open:
             return self._open[key]
         files = self.evalset.corpora.get(key)
@@ -63,12 +65,9 @@ class Corpora:
         if not done.is_file():
             if key == "":
                 self.on_ingest(name, len(files))
-            index = open_index(store, refresh=False)
             report = ingest(
                 [str(f) for f in files],
-                store=store,
-                embedder=self.embedder,
-                index=index,
+                library=Library(store, self.embedder, open_index(store, refresh=False)),
                 chunk_tokens=self.chunk_tokens,
                 overlap=self.overlap,
             )
@@ -77,9 +76,9 @@ class Corpora:
             done.write_text(json.dumps({"articles": len(store.articles()), "failed": len(report.failed)}))
         if key != "":  # items' own corpora: keep only the shared one open
             for other in [k for k in self._open if k != ""]:
-                self._open.pop(other)[0].close()
+                self._open.pop(other).close()
                 self._texts.pop(other, None)
-        self._open[key] = (store, open_index(store))
+        self._open[key] = Library(store, self.embedder, open_index(store))
         return self._open[key]
 
     def prepare(self) -> None:
@@ -92,14 +91,14 @@ class Corpora:
         if key not in self._texts:
             opened = self.get(key)
             self._texts[key] = (
-                [f" {metrics.normalise(a.article.text)} " for a in opened[0].articles()] if opened else []
+                [f" {metrics.normalise(a.article.text)} " for a in opened.store.articles()] if opened else []
             )
         return self._texts[key]
 
     def close(self) -> None:
-        for store, _ in self._open.values():
-            if self.default is None or store is not self.default[0]:
-                store.close()
+        for library in self._open.values():
+            if self.default is None or library.store is not self.default.store:
+                library.close()
         self._open.clear()
 
 

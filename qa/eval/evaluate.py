@@ -68,8 +68,8 @@ def run_summary_item(
     t0 = time.perf_counter()
     hits_before = getattr(llm, "hits", 0)
     opened = corpora.get(item.corpus)
-    ids = sorted(resolve_gold(item.gold_articles, opened[0])) if opened else []
-    stored = opened[0].find_by_id(ids[0]) if opened and len(ids) == 1 else None
+    ids = sorted(resolve_gold(item.gold_articles, opened.store)) if opened else []
+    stored = opened.store.find_by_id(ids[0]) if opened and len(ids) == 1 else None
     if stored is None:
         raise QAError(
             f"Summary item {item.id}: {item.gold_articles} names {len(ids)} stored articles, not one; "
@@ -117,14 +117,13 @@ def run_item(
     hits_before = getattr(llm, "hits", 0)
     opened = corpora.get(item.corpus)
     if opened is not None:
-        store, index = opened
-        found = retrieve(item.question, store=store, embedder=embedder, index=index, options=options.ask.retrieval)
+        found = retrieve(item.question, library=opened, options=options.ask.retrieval)
         passages, hits, retrieval_ms = found.passages, found.hits, found.ms
     else:
         passages, hits, retrieval_ms = [], [], 0.0
     outcome = respond(item, passages, llm=llm, embedder=embedder, options=options)
     ranked = list(dict.fromkeys(h.chunk.article_id for h in hits))
-    gold = resolve_gold(item.gold_articles, opened[0]) if opened and item.gold_articles else None
+    gold = resolve_gold(item.gold_articles, opened.store) if opened and item.gold_articles else None
     in_corpus = None
     if item.answers and opened is not None:
         needles = [f" {metrics.normalise(a)} " for a in item.answers if metrics.normalise(a)]

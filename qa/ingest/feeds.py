@@ -256,7 +256,7 @@ def remove_feed(feeds: FeedList, url: str) -> Feed:
 
 def update_feeds(feeds: FeedList, *, fetcher: Fetcher, **ingest_options: object) -> FeedsReport:
     """Fetch every feed (conditionally) and ingest its new or changed entries in one ingest run.
-    `ingest_options` are ingest's own (store=, embedder=, index=, chunk_tokens=, ...)."""
+    `ingest_options` are ingest's own (library=, chunk_tokens=, ...)."""
     with feeds.locked():
         known = feeds.load()
         results: dict[str, FeedResult] = {}

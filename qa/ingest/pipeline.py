@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..chunking import chunk_article, chunk_vectors, sentence_units
-from ..embeddings import Embedder
 from ..records import Article, Chunk
-from ..search.bm25 import BM25Index
-from ..store import NewArticle, Store
+from ..search import Library
+from ..store import NewArticle
 from .loaders import Loaded, LoadProblem, expand_paths, load_file
 from .near_dupes import NearDuplicates
 
@@ -104,9 +103,7 @@ def _sources(
 def ingest(
     inputs: Sequence[str | Source],
     *,
-    store: Store,
-    embedder: Embedder,
-    index: BM25Index,
+    library: Library,
     chunk_tokens: int = 300,
     overlap: int = 45,
     max_bytes: int = 20_000_000,
@@ -119,6 +116,7 @@ def ingest(
     """Ingest files, folders, globs and http(s) URLs. Each article is written whole or not at all.
     A near-copy of a stored article (shingle Jaccard >= near_duplicates; 0 = off) becomes another source of it."""
     started = time.perf_counter()
+    store, embedder, index = library.store, library.embedder, library.index
     report = IngestReport()
     sources, problems = _sources(inputs, max_bytes, fetcher)
     report.items.extend(ItemResult(p.origin, "failed", detail=p.reason) for p in problems)

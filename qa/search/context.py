@@ -11,11 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..chunking import article_sentences
-from ..embeddings import Embedder
 from ..records import Hit, Passage
-from ..store import Store
 from ..tokens import count_tokens
-from .bm25 import BM25Index, terms
+from . import Library
+from .bm25 import terms
 from .options import RetrievalOptions
 
 
@@ -31,9 +30,7 @@ def select_context(
     question: str,
     hits: list[Hit],
     *,
-    store: Store,
-    embedder: Embedder,
-    index: BM25Index,
+    library: Library,
     qvec: np.ndarray | None,
     options: RetrievalOptions = RetrievalOptions(),
 ) -> list[Passage]:
@@ -42,6 +39,7 @@ def select_context(
     # articles stored before that (or by another embedder) are embedded here.
     if not hits:
         return []
+    store, embedder, index = library.store, library.embedder, library.index
     budget, per_article, neighbours, overhead = (
         options.budget,
         options.per_article,

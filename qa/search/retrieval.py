@@ -8,10 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..embeddings import Embedder
 from ..records import Hit, Passage
-from ..store import Store
-from .bm25 import BM25Index
+from . import Library
 from .context import select_context
 from .options import RRF_K, Filters, RetrievalOptions
 
@@ -35,9 +33,10 @@ def rrf(rankings: list[list[str]], k: int = RRF_K) -> dict[str, float]:
 
 
 def search(
-    question: str, *, store: Store, embedder: Embedder, index: BM25Index, options: RetrievalOptions = RetrievalOptions()
+    question: str, *, library: Library, options: RetrievalOptions = RetrievalOptions()
 ) -> tuple[list[Hit], np.ndarray | None]:
     """Fused chunk hits, best first, with the question vector (None in bm25 mode)."""
+    store, embedder, index = library.store, library.embedder, library.index
     k, filters, mode = options.k, options.filters, options.mode
     rankings: list[list[str]] = []
     qvec = None
@@ -67,11 +66,9 @@ def search(
     return hits, qvec
 
 
-def retrieve(
-    question: str, *, store: Store, embedder: Embedder, index: BM25Index, options: RetrievalOptions = RetrievalOptions()
-) -> Retrieval:
+def retrieve(question: str, *, library: Library, options: RetrievalOptions = RetrievalOptions()) -> Retrieval:
     """Search, then choose the context: the passages an answer is written from."""
     t0 = time.perf_counter()
-    hits, qvec = search(question, store=store, embedder=embedder, index=index, options=options)
-    passages = select_context(question, hits, store=store, embedder=embedder, index=index, qvec=qvec, options=options)
+    hits, qvec = search(question, library=library, options=options)
+    passages = select_context(question, hits, library=library, qvec=qvec, options=options)
     return Retrieval(passages, hits, options.mode, (time.perf_counter() - t0) * 1000)
