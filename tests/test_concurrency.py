@@ -56,23 +56,26 @@ def test_two_ingests_at_once_wait_for_each_other_and_agree(home, tmp_path):
 
 def test_a_writer_waiting_for_the_lock_is_told_so(home, fake_embedder, make_store):
     import fcntl
+    import threading
 
     store = make_store(fake_embedder)
     messages: list[str] = []
+    told, done = threading.Event(), threading.Event()
+
+    def on_wait(message: str) -> None:
+        messages.append(message)
+        told.set()
+
+    def writer():
+        with store.write_lock(on_wait=on_wait):
+            done.set()
+
     with open(home / f"{store.name}.lock", "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
-        import threading
-
-        done = threading.Event()
-
-        def writer():
-            with store.write_lock(on_wait=messages.append):
-                done.set()
-
         thread = threading.Thread(target=writer)
         thread.start()
-        thread.join(timeout=1)
-        assert not done.is_set() and messages and "waiting" in messages[0]
+        assert told.wait(30), "the waiting writer was never told"
+        assert not done.is_set() and "waiting" in messages[0]
         fcntl.flock(held, fcntl.LOCK_UN)
-    thread.join(timeout=10)
+    thread.join(timeout=30)
     assert done.is_set()

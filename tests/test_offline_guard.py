@@ -12,9 +12,11 @@ def test_sockets_other_than_allowed_loopback_are_blocked():
 
 
 def test_loopback_is_allowed():
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(1)
-    client = socket.create_connection(server.getsockname(), timeout=2)
-    client.close()
-    server.close()
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        with socket.create_connection(server.getsockname(), timeout=2) as client:
+            accepted, _ = server.accept()
+            with accepted:
+                client.sendall(b"ping")
+                assert accepted.recv(4) == b"ping"  # a real exchange over loopback, not just a connect
