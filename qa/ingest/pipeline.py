@@ -77,10 +77,12 @@ ArticleProgress = Callable[[int, str], None]  # (articles done, what is happenin
 
 @dataclass(frozen=True)
 class Source:
-    """An input that is not a path (a URL, a feed entry): a name for progress and how to load it."""
+    """An input: a name for progress, how to load it, and what a failure is reported as (the name
+    when not given)."""
 
     name: str
     load: Callable[[], Loaded]
+    origin: str = ""
 
 
 def _sources(
@@ -90,7 +92,7 @@ def _sources(
     from .fetch import Fetcher, is_url, load_url
 
     files, problems = expand_paths([i for i in inputs if isinstance(i, str) and not is_url(i)])
-    sources = [Source(f.name, partial(load_file, f, max_bytes=max_bytes)) for f in files]
+    sources = [Source(str(f), partial(load_file, f, max_bytes=max_bytes)) for f in files]
     for item in inputs:
         if isinstance(item, Source):
             sources.append(item)
@@ -98,6 +100,18 @@ def _sources(
             fetcher = fetcher or Fetcher()
             sources.append(Source(item, partial(load_url, item, fetcher=fetcher)))
     return sources, problems
+
+
+def _load(source: Source) -> Loaded:
+    """One input's articles; a loader that fails in a way nobody foresaw (a library missing, a parser
+    bug) fails that input alone, in one line, and the others are still ingested."""
+    try:
+        return source.load()
+    except Exception as exc:
+        reason = (str(exc).strip().splitlines() or [""])[0][:200]
+        return Loaded(
+            [], [LoadProblem(source.origin or source.name, f"could not be read ({exc.__class__.__name__}: {reason})")]
+        )
 
 
 def ingest(
@@ -160,7 +174,7 @@ def ingest(
         try:
             for n, source in enumerate(sources, 1):
                 progress(n - 1, source.name)
-                loaded = source.load()
+                loaded = _load(source)
                 for problem in loaded.problems:
                     if problem.fatal:
                         report.items.append(ItemResult(problem.origin, "failed", detail=problem.reason))
