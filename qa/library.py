@@ -137,7 +137,7 @@ def make_llm(settings: Settings, *, on_progress: Callable[[int, int], None] | No
     extra = backends(settings).llms.get(spec)
     if extra is not None:
         return extra(settings)
-    raise QAError(f"Unknown LLM {spec!r}; use local, openai:MODEL or extractive.")
+    raise UsageError(f"Unknown LLM {spec!r}; use local, openai:MODEL or extractive.")
 
 
 def make_fetcher(settings: Settings) -> Fetcher:

@@ -7,7 +7,7 @@ import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-from .errors import QAError
+from .errors import QAError, UsageError
 
 ENV_PREFIX = "QA_"
 
@@ -118,3 +118,29 @@ def prepare_environment(settings: Settings) -> None:
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ["TIKTOKEN_CACHE_DIR"] = str(settings.tiktoken_dir)
+
+
+def make_home(home: Path) -> bool:
+    """Create the data directory readable by its owner only (700, as ssh and gpg do); True when it
+    is private. One that exists is left as its owner set it (`qa doctor` says when others can read it).
+    A path that is a file is a usage error."""
+    if home.exists() and not home.is_dir():
+        raise UsageError(f"The data directory {home} (QA_HOME or --home) is a file; point it at a folder.")
+    if not home.exists():
+        try:
+            home.mkdir(mode=0o700, parents=True)
+        except OSError as exc:
+            raise QAError(f"Cannot create the data directory {home} ({exc.strerror}); set QA_HOME to a folder you own.")
+        home.chmod(0o700)  # mkdir's mode is filtered by the umask
+    return home.stat().st_mode & 0o077 == 0
+
+
+def masked_url(url: str) -> str:
+    """A URL fit to print: a password in it (http://user:pw@host) replaced by ***."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))

@@ -30,7 +30,10 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     from qa.settings import load_settings, prepare_environment
 
     prepare_environment(load_settings())
+    umask = os.umask(0o022)  # a `qa` command run in-process makes files in a private home private (umask 077)
+    os.umask(umask)
     yield home
+    os.umask(umask)
 
 
 @pytest.fixture

@@ -22,7 +22,14 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "qa"
 TERMINAL = {"typer", "rich", "prompt_toolkit", "click"}
 MAX_LINES = 400
-CLI_HELPERS = {"qa.cli._shared", "qa.cli.views", "qa.cli.documents", "qa.cli._chat_state", "qa.cli._chat_terminal"}
+CLI_HELPERS = {
+    "qa.cli._shared",
+    "qa.cli._help",
+    "qa.cli.views",
+    "qa.cli.documents",
+    "qa.cli._chat_state",
+    "qa.cli._chat_terminal",
+}
 
 
 def _name(path: Path) -> str:

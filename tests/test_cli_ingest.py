@@ -257,7 +257,7 @@ def test_remove_errors_are_one_line(cli, tmp_path):
     for args, words in (
         (["remove", "zzzz"], "'zzzz' matches 0 articles"),
         (["remove"], "Name the articles to remove"),
-        (["remove", ""], "matches 3 articles"),
+        (["remove", ""], "give at least 4 characters of its id"),
     ):
         result = cli(*args)
         assert result.exit_code == 2, (args, result.output)
@@ -273,8 +273,8 @@ def test_remove_all_then_another_embedder(cli, tmp_path):
     assert refused.exit_code == 1
     no_traceback(refused)
     message = unwrapped(refused.stderr)
-    assert message.startswith("error:") and "qa remove --all" in message and "--collection" in message
-    assert "Removed 3 article(s)." in cli("remove", "--all").stdout
+    assert message.startswith("error:") and "remove --all" in message and "--collection" in message
+    assert "Removed 3 article(s)." in cli("remove", "--all", "--yes").stdout
     # the advice works: the emptied collection now takes the other embedder
     report = as_json(cli("--embedder", "minilm", "ingest", tmp_path / "in", "--json"))
     assert report["counts"]["new"] == 3

@@ -4,6 +4,7 @@ conditional GETs, nothing fetched twice, failures retried only when they may pas
 from __future__ import annotations
 
 import json
+import re
 from html import escape
 
 import pytest
@@ -183,7 +184,7 @@ def test_without_validators_only_new_or_changed_entries_are_fetched(site, env):
     assert len(store.articles()) == 4
 
 
-def test_entry_failures_passing_ones_are_retried(site, env):
+def test_failed_entries_are_retried_until_they_succeed(site, env):
     store, index, feeds, fetcher, update = env
     items = [
         {"title": "Slow page", "guid": "s", "path": "/news/slow"},
@@ -200,15 +201,24 @@ def test_entry_failures_passing_ones_are_retried(site, env):
         ("gone", "failed", "HTTP 404 Not Found"),
         ("harbour", "new", ""),
     }
-    assert first.feeds[0].retry == 1
+    assert first.feeds[0].retry == 2
     assert all(c.ok for c in store_checks(store, index)) and len(store.articles()) == 1
     (saved,) = feeds.load()
-    assert saved.etag == ""  # a 304 must not hide the entry still to fetch
+    assert saved.etag == ""  # a 304 must not hide the entries still to fetch
+    assert sorted(saved.pending.values()) == [
+        "HTTP 404 Not Found",
+        "timed out after 3 s (raise QA_FETCH_TIMEOUT to wait longer)",
+    ]
+    assert "2 failed and pending" in saved.status
 
     site.routes["/news/slow"].delay = 0
     second = update()
-    assert second.feeds[0].loaded == 1 and second.ingest.count("new") == 1  # the timeout is retried ...
-    assert site.hits["/news/gone"] == 1  # ... the 404 is not
+    assert second.feeds[0].loaded == 2 and second.ingest.count("new") == 1  # the timeout is retried, and the 404
+    assert site.hits["/news/gone"] == 2 and list(feeds.load()[0].pending.values()) == ["HTTP 404 Not Found"]
+    site.add("/news/gone", article_html(title="Back", body=LIGHTHOUSE))  # the page is mended
+    third = update()
+    assert third.ingest.count("new") == 1 and third.feeds[0].retry == 0  # ... until it succeeds
+    assert len(store.articles()) == 3 and feeds.load()[0].pending == {}
     assert feeds.load()[0].etag and update().feeds[0].status == "not modified"
 
 
@@ -286,6 +296,18 @@ def test_the_feeds_commands(site, monkeypatch):
     (listed,) = json.loads(qa("feeds", "list", "--json").stdout)
     assert (listed["url"], listed["entries"], listed["status"]) == (url, 3, "not modified")
     assert len(json.loads(qa("sources", "--json").stdout)) == 3
+    # an entry that fails stays pending, `feeds list` says so, and a later update ingests it
+    site.routes["/feed.xml"].body = rss(
+        site, [*RSS_ITEMS, {"title": "Late", "guid": "late", "path": "/news/late"}]
+    ).encode()
+    late = qa("feeds", "update")
+    assert late.exit_code == 1 and "HTTP 404" in late.stderr
+    listing = qa("feeds", "list")
+    assert re.search(r"pending Coast Courier: \S*late: HTTP 404 Not Found", " ".join(listing.stdout.split()))
+    site.add("/news/late", article_html(title="Late", body=LIGHTHOUSE))
+    mended = json.loads(qa("feeds", "update", "--json").stdout)
+    assert mended["ingest"]["counts"]["new"] == 1 and mended["feeds"][0]["retry"] == 0
+    assert json.loads(qa("feeds", "list", "--json").stdout)[0]["pending"] == {}
     removed = qa("feeds", "remove", url)
     assert removed.exit_code == 0 and "its articles stay" in removed.stdout
     missing = qa("feeds", "remove", url)

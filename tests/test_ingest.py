@@ -288,7 +288,7 @@ def test_a_different_embedder_is_refused_with_a_fix(env, tmp_path, make_store):
             make_store(other)
         message = str(caught.value)
         assert "'fake' (64 dims)" in message and f"{other.name!r} (32 dims)" in message
-        assert "--embedder" in message and "--collection" in message and "qa remove --all" in message
+        assert "--embedder" in message and "--collection" in message and "remove --all" in message
     # a separate collection for the other embedder is fine
     assert make_store(FakeEmbedder(32, name="other"), collection="other-articles").embedder == "other (32 dims)"
 

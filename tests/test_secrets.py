@@ -44,3 +44,20 @@ def test_keys_never_reach_any_output(monkeypatch, home, sample_dir, caplog):
         if path.is_file() and path.stat().st_size < 5_000_000:
             everything += path.read_bytes().decode("utf-8", "replace")
     assert SECRET not in everything
+
+
+def test_a_password_in_the_chroma_url_is_never_shown(monkeypatch, site):
+    """A Chroma URL with a password: no output shows it; a web server that is not Chroma gives one line."""
+    site.add("/api/v2/heartbeat", "<!DOCTYPE html><html><body><h1>Welcome to nginx</h1></body></html>", status=404)
+    monkeypatch.setenv("QA_EMBEDDER", "fake")
+    runner = CliRunner()
+    for url in (f"http://alice:{SECRET}@127.0.0.1:{_closed_port()}", site.url("").replace("//", f"//alice:{SECRET}@")):
+        monkeypatch.setenv("QA_CHROMA_URL", url)
+        for args in (["ingest", "nothing-here"], ["stats"], ["sources"], ["ask", "--llm", "extractive", "Who?"]):
+            result = runner.invoke(app, args)
+            assert result.exit_code == 1, (args, result.output)
+            assert SECRET not in result.output and "alice:***@127.0.0.1" in result.stderr, result.stderr
+            assert len(result.stderr.strip().splitlines()) == 1 and "<" not in result.stderr, result.stderr
+        doctor = runner.invoke(app, ["doctor", "--json"])
+        assert SECRET not in doctor.output
+    assert "the server answered with a web page, not as Chroma" in result.stderr

@@ -13,15 +13,23 @@ import typer
 
 from .. import __version__
 from . import articles, ask, chat, doctor, evaluate, feeds, ingest, summarise
+from ._help import Group
 from ._shared import Context, err, out
 
 app = typer.Typer(
+    cls=Group,
     help="Ask cited questions of your news articles, offline.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
+
+
+def _show_version(wanted: bool) -> None:
+    if wanted:  # eager: answered before click asks for a command
+        out.print(f"qa {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -36,12 +44,12 @@ def main_options(
     embedder: Annotated[
         str | None, typer.Option("--embedder", help="minilm (offline default) or openai:MODEL.")
     ] = None,
-    version: Annotated[bool, typer.Option("--version", help="Show the version and exit.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Show the version and exit.", is_eager=True, callback=_show_version),
+    ] = False,
 ) -> None:
     """qa: ingest news articles, then ask questions and get answers with verified citations."""
-    if version:
-        out.print(f"qa {__version__}")
-        raise typer.Exit()
     ctx.obj = Context({"home": home, "collection": collection, "embedder": embedder})
 
 

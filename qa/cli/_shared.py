@@ -14,17 +14,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlparse
 
 import typer
 from rich.console import Console
 from rich.markdown import Markdown
 from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..errors import QAError
-from ..library import checked_date, make_llm
+from ..errors import QAError, UsageError
+from ..library import checked_date, is_known_llm, make_llm
 from ..llm import LLM
 from ..search.options import Filters
-from ..settings import Settings, load_settings, prepare_environment
+from ..settings import Settings, load_settings, make_home, prepare_environment
 from . import views
 
 out = Console()
@@ -41,6 +42,15 @@ SinceOption = Annotated[str, typer.Option("--since", help="Only articles dated o
 UntilOption = Annotated[str, typer.Option("--until", help="Only articles dated on or before YYYY-MM-DD.")]
 
 
+_SECRETS: set[str] = set()  # what an error line must never show: the Chroma URL's password, its token
+
+
+def _scrubbed(message: str) -> str:
+    for secret in _SECRETS:
+        message = message.replace(secret, "***")
+    return message
+
+
 @dataclass
 class Context:
     """The global options of this invocation; `settings()` reads the settings with a command's own flags."""
@@ -48,8 +58,18 @@ class Context:
     overrides: dict[str, object]
 
     def settings(self, **more: object) -> Settings:
+        """The settings, checked: the data directory is a folder (created private), and a command that
+        takes --llm names a model that exists."""
         settings = load_settings({**self.overrides, **{k: v for k, v in more.items() if v is not None}})
+        _SECRETS.update(filter(None, (urlparse(settings.chroma_url).password, settings.chroma_token)))
+        if make_home(settings.home):
+            os.umask(0o077)  # what qa writes in a private data directory (catalogue, vectors, chat) stays private
         prepare_environment(settings)
+        if "llm" in more and not is_known_llm(settings, settings.resolved_llm()):
+            raise UsageError(f"Unknown LLM {settings.resolved_llm()!r}; use local, openai:MODEL or extractive.")
+        for name in ("budget", "k"):
+            if name in more and getattr(settings, name) < 1:
+                raise UsageError(f"--{name} must be a positive number, not {getattr(settings, name)}.")
         return settings
 
 
@@ -59,7 +79,7 @@ def reported() -> Iterator[None]:
     try:
         yield
     except QAError as exc:
-        views.error(err, str(exc))
+        views.error(err, _scrubbed(str(exc)))
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         err.print("[yellow]Interrupted.[/yellow]")
@@ -71,15 +91,20 @@ def reported() -> Iterator[None]:
             raise
         views.error(
             err,
-            f"unexpected {exc.__class__.__name__}: {exc}. Run `qa doctor`; "
-            "set QA_DEBUG=1 to see the traceback and please report it.",
+            _scrubbed(
+                f"unexpected {exc.__class__.__name__}: {exc}. Run `qa doctor`; "
+                "set QA_DEBUG=1 to see the traceback and please report it."
+            ),
         )
         raise typer.Exit(1) from None
 
 
 def filters(source: str, since: str, until: str) -> Filters:
-    """--source/--since/--until as retrieval filters."""
-    return Filters(source, checked_date("--since", since), checked_date("--until", until))
+    """--source/--since/--until as retrieval filters; --since after --until is a usage error."""
+    chosen = Filters(source, checked_date("--since", since), checked_date("--until", until))
+    if chosen.since and chosen.until and chosen.since > chosen.until:
+        raise UsageError(f"--since {chosen.since} is after --until {chosen.until}: no article can match.")
+    return chosen
 
 
 def waiting(message: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Annotated
 
 import typer
@@ -11,7 +12,8 @@ from ..errors import UsageError
 from ..library import open_store
 from ..search.bm25 import open_index
 from . import documents, views
-from ._shared import out, reported, waiting
+from ._help import Command
+from ._shared import err, out, reported, waiting
 
 
 def sources(
@@ -28,12 +30,28 @@ def sources(
             out.print(views.sources_table(articles))
 
 
+MIN_PREFIX = 4  # as every command that takes an article id
+
+
+def _confirm_all(count: int, collection: str) -> None:
+    """`remove --all` asks on a terminal; without one it needs --yes."""
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"`qa remove --all` would delete all {count} articles of {collection!r}; "
+            "add --yes to confirm it without a terminal."
+        )
+    if not typer.confirm(f"Delete all {count} articles of the collection {collection!r}?", default=False, err=True):
+        err.print("Nothing removed.")
+        raise typer.Exit(1)
+
+
 def remove(
     ctx: typer.Context,
     ids: Annotated[
         list[str] | None, typer.Argument(help="Article ids (or unique prefixes, as `qa sources` shows them).")
     ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Remove every article in the collection.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="With --all: do not ask to confirm (for scripts).")] = False,
 ) -> None:
     """Remove articles (their chunks, vectors and index entries)."""
     with reported():
@@ -41,9 +59,16 @@ def remove(
         known = [a.article.id for a in store.articles()]
         if all_:
             chosen = known
+            if chosen and not yes:
+                _confirm_all(len(chosen), store.name)
         elif ids:
             chosen = []
             for raw in ids:
+                if len(raw) < MIN_PREFIX and raw not in known:
+                    raise UsageError(
+                        f"{raw!r} is too short to name an article; give at least {MIN_PREFIX} characters of its id "
+                        "(see `qa sources`)."
+                    )
                 matches = [k for k in known if k.startswith(raw)]
                 if len(matches) != 1:
                     raise UsageError(f"{raw!r} matches {len(matches)} articles; give a longer id (see `qa sources`).")
@@ -83,6 +108,6 @@ def stats(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", he
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(sources)
-    app.command()(remove)
-    app.command()(stats)
+    app.command(cls=Command)(sources)
+    app.command(cls=Command)(remove)
+    app.command(cls=Command)(stats)

@@ -12,6 +12,7 @@ from rich.markdown import Markdown
 from ..errors import UsageError
 from ..library import ask_options, open_library
 from . import documents, views
+from ._help import Command
 from ._shared import BudgetOption, LlmOption, SinceOption, SourceOption, UntilOption, filters, load_llm, out, reported
 
 MODES = ("hybrid", "dense", "bm25")
@@ -39,6 +40,8 @@ def ask(
     from ..answer import ask as run_ask
 
     with reported():
+        if not question.strip():
+            raise UsageError('Ask a question, in quotes: qa ask "What did the union demand?"')
         if mode not in MODES:
             raise UsageError(f"--mode must be hybrid, dense or bm25, not {mode!r}.")
         chosen = filters(source, since, until)
@@ -77,4 +80,4 @@ def ask(
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(ask)
+    app.command(cls=Command)(ask)

@@ -33,6 +33,7 @@ from ..library import ask_options, is_known_llm, open_library
 from . import documents, views
 from ._chat_state import ChatState, ModelLoader
 from ._chat_terminal import answer_live, interactive, spinner
+from ._help import Command
 from ._shared import BudgetOption, LlmOption, SinceOption, UntilOption, out, reported
 
 
@@ -262,4 +263,4 @@ def chat(
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(chat)
+    app.command(cls=Command)(chat)

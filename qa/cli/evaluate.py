@@ -8,15 +8,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
 
 from ..errors import QAError, UsageError
 from ..library import Library, ask_options, make_embedder, open_library
 from . import views
+from ._help import Command, Group
 from ._shared import BudgetOption, err, load_llm, out, reported
 
 
-class _RunByDefault(TyperGroup):
+class _RunByDefault(Group):
     """`qa eval GOLD` means `qa eval run GOLD`; `qa eval compare A B` stays a subcommand."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
@@ -33,7 +33,7 @@ eval_app = typer.Typer(
 )
 
 
-@eval_app.command("run")
+@eval_app.command("run", cls=Command)
 def run(
     ctx: typer.Context,
     gold: Annotated[
@@ -215,7 +215,7 @@ def run(
             raise typer.Exit(1)
 
 
-@eval_app.command("compare")
+@eval_app.command("compare", cls=Command)
 def compare_runs(
     a: Annotated[Path, typer.Argument(help="The baseline run folder (eval/runs/...).")],
     b: Annotated[Path, typer.Argument(help="The run to compare with it.")],

@@ -12,12 +12,13 @@ import typer
 from ..library import make_fetcher, open_library
 from ..settings import Settings
 from . import documents, views
+from ._help import Command, Group
 from ._shared import article_progress, err, out, reported, waiting
 
 if TYPE_CHECKING:
     from ..ingest.feeds import FeedList
 
-feeds_app = typer.Typer(help="Follow RSS and Atom feeds: add, list, remove, update.", no_args_is_help=True)
+feeds_app = typer.Typer(cls=Group, help="Follow RSS and Atom feeds: add, list, remove, update.", no_args_is_help=True)
 JsonOption = Annotated[bool, typer.Option("--json", help="Print as JSON.")]
 
 
@@ -27,7 +28,7 @@ def _feed_list(settings: Settings) -> FeedList:
     return FeedList(settings.home, settings.collection)
 
 
-@feeds_app.command("add")
+@feeds_app.command("add", cls=Command)
 def add(
     ctx: typer.Context, url: Annotated[str, typer.Argument(help="The feed's URL (or a page that links to its feed).")]
 ) -> None:
@@ -45,7 +46,7 @@ def add(
         )
 
 
-@feeds_app.command("list")
+@feeds_app.command("list", cls=Command)
 def list_feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """The feeds this collection follows: title, URL, entries ingested, last update."""
     with reported():
@@ -63,9 +64,11 @@ def list_feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
             out.print("No feeds yet: add one with `qa feeds add URL`.")
         else:
             out.print(views.feeds_table(feeds))
+            for line in views.pending_lines(feeds):
+                out.print(line, soft_wrap=True)
 
 
-@feeds_app.command("remove")
+@feeds_app.command("remove", cls=Command)
 def remove(
     ctx: typer.Context, url: Annotated[str, typer.Argument(help="The feed's URL, as `qa feeds list` shows it.")]
 ) -> None:
@@ -77,7 +80,7 @@ def remove(
         out.print(f"Removed the feed {feed.title or feed.url}; its articles stay in the store.")
 
 
-@feeds_app.command("update")
+@feeds_app.command("update", cls=Command)
 def update(
     ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False
 ) -> None:

@@ -9,6 +9,7 @@ import typer
 
 from ..library import make_fetcher, open_library
 from . import documents, views
+from ._help import Command
 from ._shared import article_progress, err, out, reported, waiting
 
 
@@ -51,4 +52,4 @@ def ingest(
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(ingest)
+    app.command(cls=Command)(ingest)

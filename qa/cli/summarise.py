@@ -10,6 +10,7 @@ import typer
 from ..errors import QAError, UsageError
 from ..library import make_embedder, open_library, open_store
 from . import documents
+from ._help import Command
 from ._shared import SinceOption, SourceOption, UntilOption, call_progress, emit, err, filters, load_llm, reported
 
 ShortLlmOption = Annotated[str | None, typer.Option("--llm", help="local | openai:MODEL | extractive (no model).")]
@@ -102,5 +103,5 @@ def brief(
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(summarise)
-    app.command()(brief)
+    app.command(cls=Command)(summarise)
+    app.command(cls=Command)(brief)

@@ -65,7 +65,7 @@ def feed_lines(feeds: Sequence[FeedResult]) -> list[tuple[Text, bool]]:
         elif f.status == "not modified":
             lines.append((Text.assemble(("feed  ", "dim"), f"{name}: not modified"), False))
         else:
-            retry = f", {f.retry} to retry next time" if f.retry else ""
+            retry = f", {f.retry} failed (tried again at the next update)" if f.retry else ""
             lines.append(
                 (
                     Text.assemble(
@@ -79,11 +79,22 @@ def feed_lines(feeds: Sequence[FeedResult]) -> list[tuple[Text, bool]]:
 
 def feeds_table(feeds: Sequence[Feed]) -> Table:
     table = Table(show_edge=False)
-    for name in ("title", "url", "entries", "last update", "status"):
+    for name in ("title", "url", "entries", "pending", "last update", "status"):
         table.add_column(name, overflow="fold")
     for f in feeds:
-        table.add_row(f.title or "-", f.url, str(len(f.entries)), f.checked or "never", f.status or "-")
+        table.add_row(
+            f.title or "-", f.url, str(len(f.entries)), str(len(f.pending)), f.checked or "never", f.status or "-"
+        )
     return table
+
+
+def pending_lines(feeds: Sequence[Feed]) -> list[Text]:
+    """One line per entry that failed and waits for the next update, with why."""
+    return [
+        Text.assemble(("pending ", "yellow"), f"{f.title or f.url}: {key}: {why}")
+        for f in feeds
+        for key, why in f.pending.items()
+    ]
 
 
 def sources_table(articles: Sequence[StoredArticle]) -> Table:
@@ -109,8 +120,11 @@ def checks_table(checks: Sequence[Check], title: str) -> Table:
     for name in ("", "component", "version", "detail"):
         table.add_column(name, overflow="fold")
     for c in checks:
-        table.add_row(
-            Text("✔", style="green") if c.ok else Text("✘", style="bold red"), c.component, c.version or "", c.detail
+        table.add_row(  # as Text: a detail such as "pip install '.[local]'" is not markup
+            Text("✔", style="green") if c.ok else Text("✘", style="bold red"),
+            Text(c.component),
+            Text(c.version or ""),
+            Text(c.detail),
         )
     return table
 

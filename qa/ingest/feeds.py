@@ -3,8 +3,8 @@ changed entries (the page each links to, or the entry's own content when it is t
 
 The list and what was ingested from each feed live in QA_HOME/feeds/<collection>.json, written
 atomically. A feed is asked for conditionally (ETag / Last-Modified) and an entry already ingested
-in its current form is not fetched again. An entry that failed for a passing reason (a timeout, a
-refused connection, a server error) is tried again at the next update.
+in its current form is not fetched again. An entry that failed (a timeout, a 404, a page with no
+article) is kept as pending and tried again at every update until it is ingested or the feed drops it.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ class Feed:
     checked: str = ""
     status: str = ""  # the last update's outcome, one line
     entries: dict[str, str] = field(default_factory=dict)  # entry key -> fingerprint of the version ingested
+    pending: dict[str, str] = field(default_factory=dict)  # entry key -> why it failed: tried again next update
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class FeedResult:
     status: str  # "updated", "not modified" or "failed"
     entries: int = 0  # entries in the feed
     loaded: int = 0  # new or changed entries taken this time
-    retry: int = 0  # entries that failed for a passing reason: tried again next time
+    retry: int = 0  # entries that failed: tried again next time
     detail: str = ""
 
 
@@ -189,9 +190,8 @@ def discover_feed(html: str, page_url: str) -> str:
     return ""
 
 
-def entry_source(entry: Entry, feed_title: str, *, fetcher: Fetcher, retry: set[str]) -> Source:
-    """How ingest loads one entry: its own full text, or the page it links to (origins of passing
-    failures are added to `retry`)."""
+def entry_source(entry: Entry, feed_title: str, *, fetcher: Fetcher) -> Source:
+    """How ingest loads one entry: its own full text, or the page it links to."""
 
     def load() -> Loaded:
         if entry.full_text or not entry.link:
@@ -212,12 +212,10 @@ def entry_source(entry: Entry, feed_title: str, *, fetcher: Fetcher, retry: set[
         try:
             page = fetcher.get(entry.link, accept=ARTICLE_TYPES)
         except FetchError as exc:
-            if exc.transient:
-                retry.add(entry.origin)
             return Loaded([], [LoadProblem(entry.origin, exc.reason)])
         return load_page(page, origin=entry.origin, feed_date=entry.date)
 
-    return Source(entry.title[:40] or entry.link, load)
+    return Source(entry.title[:40] or entry.link, load, origin=entry.origin)
 
 
 # ---- the verbs ------------------------------------------------------------------------------------
@@ -262,13 +260,12 @@ def update_feeds(feeds: FeedList, *, fetcher: Fetcher, **ingest_options: object)
         results: dict[str, FeedResult] = {}
         planned: list[tuple[Feed, str, str, list[Entry], list[Entry]]] = []
         sources: list[Source] = []
-        retry: set[str] = set()
         for feed in known:
             feed.checked = _now()
             try:
                 page = fetcher.get(feed.url, accept=FEED_TYPES, etag=feed.etag, last_modified=feed.last_modified)
-                if page.not_modified:
-                    feed.status = "not modified"
+                if page.not_modified:  # (never while entries are pending: their validators were not kept)
+                    feed.status = "not modified" + (f", {len(feed.pending)} pending" if feed.pending else "")
                     results[feed.url] = FeedResult(feed.url, feed.title, "not modified", len(feed.entries))
                     continue
                 title, entries = parse_feed(feed.url, page.body, page.final_url)
@@ -277,22 +274,26 @@ def update_feeds(feeds: FeedList, *, fetcher: Fetcher, **ingest_options: object)
                 results[feed.url] = FeedResult(feed.url, feed.title, "failed", detail=exc.reason)
                 continue
             feed.title = title or feed.title
-            todo = [e for e in entries if feed.entries.get(e.key) != e.fingerprint]
-            sources += [entry_source(e, feed.title, fetcher=fetcher, retry=retry) for e in todo]
+            todo = [e for e in entries if feed.entries.get(e.key) != e.fingerprint or e.key in feed.pending]
+            sources += [entry_source(e, feed.title, fetcher=fetcher) for e in todo]
             planned.append((feed, page.etag, page.last_modified, entries, todo))
 
         report = ingest(sources, **ingest_options) if sources else IngestReport()  # type: ignore[arg-type]
 
-        reached = {item.origin for item in report.items}
+        failed = {item.origin: item.detail for item in report.items if item.status == "failed"}
+        reached = {item.origin for item in report.items} - failed.keys()
         for feed, etag, last_modified, entries, todo in planned:
-            done = {e.key for e in todo if e.origin in reached and e.origin not in retry}
+            done = {e.key for e in todo if e.origin in reached}
             remembered = {e.key: e.fingerprint if e.key in done else feed.entries.get(e.key, "") for e in entries}
             feed.entries = {k: v for k, v in remembered.items() if v}  # entries gone from the feed are dropped
-            complete = len(done) == len(todo)
+            # an entry that failed (or that an interruption left) waits for the next update, until the feed drops it
+            feed.pending = {e.key: failed.get(e.origin, "not reached") for e in todo if e.key not in done}
             # keep the validators only when every entry was dealt with, or a 304 would hide the rest
-            feed.etag, feed.last_modified = (etag, last_modified) if complete else ("", "")
-            left = len(todo) - len(done)
-            feed.status = f"{len(done)} new or changed entries" + (f", {left} to retry" if left else "")
+            feed.etag, feed.last_modified = (etag, last_modified) if not feed.pending else ("", "")
+            left = len(feed.pending)
+            feed.status = f"{len(done)} new or changed entries" + (
+                f", {left} failed and pending (tried again at the next update)" if left else ""
+            )
             results[feed.url] = FeedResult(feed.url, feed.title, "updated", len(entries), len(todo), left)
         feeds.save(known)
     return FeedsReport([results[f.url] for f in known], report)

@@ -5,14 +5,17 @@ fields dense search filters on. Chunk text is not copied here: it is cut from th
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import numpy as np
 
 from ..errors import QAError
 from ..records import Article
+from ..settings import masked_url
 
 
 def date_number(date: str) -> int:
@@ -23,6 +26,20 @@ def date_number(date: str) -> int:
 def vector_metadata(article: Article, position: int) -> dict:
     """What Chroma keeps beside a chunk's vector: its article and the fields dense search filters on."""
     return {"article_id": article.id, "position": position, "source": article.source, "date": date_number(article.date)}
+
+
+def _reason(exc: Exception, url: str) -> str:
+    """A library error in one short line: no password from the URL, no HTML page a web server that is
+    not Chroma sent back."""
+    text = str(exc)
+    password = urlparse(url).password if url else None
+    if password:
+        text = text.replace(password, "***")
+    if re.search(r"<(!doctype|/?[a-z][a-z0-9]*)\b[^<>]*>", text, re.I):  # markup: a web page, not Chroma's JSON
+        status = re.search(r"\b([45]\d\d)\b", text)
+        return "the server answered with a web page, not as Chroma" + (f" (HTTP {status.group(1)})" if status else "")
+    first = (text.strip().splitlines() or [""])[0]
+    return f"{exc.__class__.__name__}: {first[:200]}"
 
 
 class Vectors:
@@ -61,8 +78,6 @@ class Vectors:
         metadata = {"embedder": embedder_name, "dimension": dimension, "hnsw:space": "cosine"}
         try:
             if chroma_url:
-                from urllib.parse import urlparse
-
                 u = urlparse(chroma_url)
                 headers = {"Authorization": f"Bearer {chroma_token}"} if chroma_token else None
                 client = chromadb.HttpClient(
@@ -80,9 +95,9 @@ class Vectors:
                 return client.get_collection(self.name, embedding_function=None) if self.name in names else None
             collection = client.get_or_create_collection(self.name, embedding_function=None, metadata=metadata)
         except Exception as exc:  # chromadb raises many types for a broken or unreachable store
-            where = chroma_url or str(home / "chroma")
+            where = masked_url(chroma_url) if chroma_url else str(home / "chroma")
             raise QAError(
-                f"Cannot open the Chroma store at {where} ({exc.__class__.__name__}: {exc}); "
+                f"Cannot open the Chroma store at {where} ({_reason(exc, chroma_url)}); "
                 "check the path or server, or run `qa doctor`."
             ) from None
         meta = collection.metadata or {}
@@ -96,7 +111,7 @@ class Vectors:
                 f"Collection {self.name!r} was built with the embedder {meta.get('embedder')!r} "
                 f"({meta.get('dimension')} dims), not {embedder_name!r} ({dimension} dims). "
                 f"Use the same embedder (--embedder / QA_EMBEDDER), or a new collection (--collection NAME), "
-                f"or delete it with `qa remove --all --collection {self.name}` and ingest again."
+                f"or delete it with `qa --collection {self.name} remove --all` and ingest again."
             )
         self.client = client
         return collection
