@@ -74,7 +74,8 @@ def test_the_same_story_under_another_address_is_unchanged(site, env):
     site.redirect("/r/1", "/news/harbour")
     assert run(site.url("/news/harbour")).count("new") == 1
     again = run(site.url("/amp/harbour"), site.url("/r/1"))
-    assert again.count("unchanged") == 2 and len(store.articles()) == 1
+    # one story met twice in a run: unchanged once, then a duplicate (the counts add up to what is stored)
+    assert again.count("unchanged") == 1 and again.count("duplicate") == 1 and len(store.articles()) == 1
 
 
 def test_og_url_then_final_url_after_redirects(site):

@@ -157,8 +157,10 @@ def test_json_array_records(tmp_path):
         },
         {"text": "Only text here, with enough words to count as an article body."},
     ]
-    loaded = load_file(write(tmp_path / "batch.json", json.dumps(records, indent=2)))
-    assert loaded.problems == []
+    path = write(tmp_path / "batch.json", json.dumps(records, indent=2))
+    loaded = load_file(path)
+    assert [(p.origin, p.fatal) for p in loaded.problems] == [(f"{path}#1", False)]  # its date: a warning
+    assert "'05/03/2024 is not ISO' is not a date" in loaded.problems[0].reason
     first, second = loaded.articles
     assert (first.title, first.source, first.url) == (
         "Ferry terminal approved",

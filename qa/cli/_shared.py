@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,9 +20,18 @@ from urllib.parse import urlparse
 import typer
 from rich.console import Console
 from rich.markdown import Markdown
-from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from ..errors import QAError, UsageError
+from ..ingest.pipeline import Progress as IngestProgress
 from ..library import checked_date, is_known_llm, make_llm
 from ..llm import LLM
 from ..search.options import Filters
@@ -148,21 +158,69 @@ def load_llm(settings: Settings) -> LLM | None:
             progress.stop()
 
 
+def _eta(seconds: float) -> str:
+    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
+
+
+def progress_line(progress: IngestProgress, elapsed: float, embedding_since: float) -> str:
+    """One plain line of where an ingest is, with an estimate of the time left once it can tell."""
+    line = f"{progress.done}/{progress.total} articles · {progress.what}"
+    if progress.of_sentences:
+        line += f" · embedding sentences {progress.sentences}/{progress.of_sentences}"
+        if progress.sentences:
+            rate = progress.sentences / max(embedding_since, 1e-6)
+            line += f", about {_eta((progress.of_sentences - progress.sentences) / rate)} left"
+    elif progress.done and progress.total > progress.done:
+        line += f" · about {_eta(elapsed / progress.done * (progress.total - progress.done))} left"
+    return line
+
+
+INPUT_EVERY, LINE_EVERY = 1.0, 5.0  # seconds at least between two progress lines: a new input, the same one
+
+
+def progress_mode(as_json: bool) -> str:
+    """How ingest progress is shown: nothing with --json, a bar on a terminal, lines otherwise."""
+    return "off" if as_json else "bar" if err.is_terminal else "lines"
+
+
 @contextmanager
-def article_progress(title: str, enabled: bool) -> Iterator[Callable[[int, str], None]]:
-    """A progress bar over articles on stderr (`on_progress(done, what)`); a no-op when disabled."""
+def article_progress(title: str, mode: str) -> Iterator[Callable[[IngestProgress], None]]:
+    """Progress over articles on stderr: a bar with an estimate of the time left on a terminal
+    (`mode` "bar"), a plain line per input or every few seconds otherwise ("lines"), or nothing ("off")."""
+    started = time.monotonic()
+    last_line, last_what, embedding = 0.0, "", 0.0
+
+    def plain(p: IngestProgress) -> None:
+        nonlocal last_line, last_what, embedding
+        now = time.monotonic()
+        if p.of_sentences and not p.sentences:
+            embedding = now
+        if p.what == "done" or now - last_line < (INPUT_EVERY if p.what != last_what else LINE_EVERY):
+            return  # a line per input (at most one a second), or every five seconds within one
+        last_line, last_what = now, p.what
+        err.print(f"{title}: {progress_line(p, now - started, now - embedding)}", soft_wrap=True, highlight=False)
+
+    if mode != "bar":
+        yield plain if mode == "lines" else (lambda p: None)
+        return
     bar = Progress(
         TextColumn(f"[bold]{title}"),
         BarColumn(),
         MofNCompleteColumn(),
+        TextColumn("articles"),
         TimeElapsedColumn(),
+        TimeRemainingColumn(),
         TextColumn("{task.description}"),
         console=err,
-        disable=not enabled,
     )
     with bar:
         task = bar.add_task("", total=None)
-        yield lambda done, what: bar.update(task, completed=done, description=what[-40:])
+
+        def update(p: IngestProgress) -> None:
+            what = p.what[-40:] + (f"  sentences {p.sentences}/{p.of_sentences}" if p.of_sentences else "")
+            bar.update(task, completed=p.done, total=max(p.total, p.done), description=what)
+
+        yield update
 
 
 @contextmanager

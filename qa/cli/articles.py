@@ -27,7 +27,7 @@ def sources(
         elif not articles:
             out.print("No articles yet: add some with `qa ingest PATH`.")
         else:
-            out.print(views.sources_table(articles))
+            out.print(views.sources_table(articles, out.width))
 
 
 MIN_PREFIX = 4  # as every command that takes an article id

@@ -13,7 +13,7 @@ from ..library import make_fetcher, open_library
 from ..settings import Settings
 from . import documents, views
 from ._help import Command, Group
-from ._shared import article_progress, err, out, reported, waiting
+from ._shared import article_progress, err, out, progress_mode, reported, waiting
 
 if TYPE_CHECKING:
     from ..ingest.feeds import FeedList
@@ -95,7 +95,7 @@ def update(
             return
         library = open_library(settings, ingesting=True)
         with (
-            article_progress("Feeds", not (as_json or not err.is_terminal)) as on_progress,
+            article_progress("Feeds", progress_mode(as_json)) as on_progress,
             make_fetcher(settings) as fetcher,
         ):
             report = update_feeds(

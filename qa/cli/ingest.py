@@ -10,7 +10,7 @@ import typer
 from ..library import make_fetcher, open_library
 from . import documents, views
 from ._help import Command
-from ._shared import article_progress, err, out, reported, waiting
+from ._shared import article_progress, err, out, progress_mode, reported, waiting
 
 
 def ingest(
@@ -24,7 +24,7 @@ def ingest(
     with reported():
         settings = ctx.obj.settings()
         library = open_library(settings, ingesting=True)
-        with article_progress("Ingesting", not (as_json or not err.is_terminal)) as on_progress:
+        with article_progress("Ingesting", progress_mode(as_json)) as on_progress:
             report = run_ingest(
                 paths,
                 library=library,

@@ -97,12 +97,18 @@ def pending_lines(feeds: Sequence[Feed]) -> list[Text]:
     ]
 
 
-def sources_table(articles: Sequence[StoredArticle]) -> Table:
+def sources_table(articles: Sequence[StoredArticle], width: int = 80) -> Table:
+    """One line per article at `width` columns: the title gives way (cut with an ellipsis), the id,
+    date and source do not (a source longer than 30 characters is cut)."""
+    source = min(30, max((len(a.article.source or "-") for a in articles), default=6))
+    chunks = max([6, *(len(str(a.chunks)) for a in articles)])
+    # every column has one space of padding each side, and the four rules between them one each
+    room = max(12, width - (10 + 10 + source + chunks) - 5 * 2 - 4)
     table = Table(show_edge=False)
     table.add_column("id", no_wrap=True)
     table.add_column("date", no_wrap=True)
-    table.add_column("source", no_wrap=True, max_width=22, overflow="ellipsis")
-    table.add_column("title", ratio=1, overflow="fold")
+    table.add_column("source", no_wrap=True, max_width=source, overflow="ellipsis")
+    table.add_column("title", no_wrap=True, max_width=room, overflow="ellipsis")
     table.add_column("chunks", justify="right", no_wrap=True)
     for a in articles:
         title = Text(a.article.title)

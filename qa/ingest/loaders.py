@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import io
 import json
+import os
 import re
 import stat
 from collections.abc import Callable, Iterator
@@ -112,14 +113,28 @@ def _header_lines(text: str) -> tuple[dict[str, str], str]:
     return meta, "\n".join(lines[body_from:])
 
 
-def load_plain(text: str, origin: str) -> Article:
+def dated(article: Article, raw: object, problems: list[LoadProblem] | None) -> Article:
+    """The article; a date it was given that cannot be read is a warning (it is stored undated)."""
+    given = " ".join(str(raw or "").split())
+    if given and not article.date and problems is not None:
+        problems.append(
+            LoadProblem(
+                article.origin,
+                f"date {given[:40]!r} is not a date qa can read (write it as YYYY-MM-DD): stored undated",
+                fatal=False,
+            )
+        )
+    return article
+
+
+def load_plain(text: str, origin: str, problems: list[LoadProblem] | None = None) -> Article:
     meta, body = _front_matter(text)
     if not meta:
         meta, body = _header_lines(text)
     if not body.strip():
         raise _Skip("no article text after the header")
     named = re.search(r"(\d{4}-\d{2}-\d{2})", Path(origin).name)  # a date in the file name, as a last resort
-    return make_article(
+    article = make_article(
         body,
         title=meta.get("title", ""),
         source=meta.get("source", ""),
@@ -128,6 +143,7 @@ def load_plain(text: str, origin: str) -> Article:
         author=meta.get("author", meta.get("by", "")),
         origin=origin,
     )
+    return dated(article, meta.get("date", ""), problems)
 
 
 def load_html(html: str, origin: str) -> Article:
@@ -215,15 +231,17 @@ def _record_articles(record: object, origin: str, problems: list[LoadProblem]) -
     authors = record.get("authors") or record.get("author") or ""
     if isinstance(authors, list):
         authors = ", ".join(str(a) for a in authors)
-    yield make_article(
+    date = record.get("date") or record.get("publish_date") or record.get("published") or ""
+    article = make_article(
         text,
         title=str(record.get("title") or ""),
         source=str(record.get("source") or ""),
-        date=record.get("date") or record.get("publish_date") or record.get("published") or "",
+        date=date,
         url=str(record.get("url") or ""),
         author=str(authors),
         origin=origin,
     )
+    yield dated(article, date, problems)
 
 
 def _one_document(text: str) -> object:
@@ -278,7 +296,7 @@ def load_file(path: Path, max_bytes: int = 20_000_000) -> Loaded:
         elif suffix in (".json", ".jsonl", ".ndjson"):
             articles = load_json(text, origin, problems)
         else:
-            articles = [load_plain(text, origin)]
+            articles = [load_plain(text, origin, problems)]
     except _Skip as exc:
         return Loaded([], [LoadProblem(origin, str(exc))])
     # text made only of control or unassigned characters cleans down to nothing
@@ -288,6 +306,31 @@ def load_file(path: Path, max_bytes: int = 20_000_000) -> Loaded:
         if not a.text
     ]
     return Loaded([a for a in articles if a.text], problems)
+
+
+def _folder_files(folder: Path, problems: list[LoadProblem]) -> list[Path]:
+    """The article files in a folder and its subfolders, hidden ones left out. A symbolic link that
+    leads out of the folder is not followed (a link to a system file is no article); each is said."""
+    root = folder.resolve()
+    found = []
+    for p in sorted(folder.rglob("*")):  # rglob does not descend into linked folders
+        if any(part.startswith(".") for part in p.relative_to(folder).parts):
+            continue
+        article_file = p.is_file() and p.suffix.lower() in SUFFIXES
+        if p.is_symlink() and not p.resolve().is_relative_to(root):
+            if article_file or p.is_dir():
+                problems.append(
+                    LoadProblem(
+                        str(p),
+                        f"symbolic link to {p.resolve()}, outside the folder: not followed "
+                        "(name it on the command line to ingest it)",
+                        fatal=False,
+                    )
+                )
+            continue
+        if article_file:
+            found.append(p)
+    return found
 
 
 def expand_paths(inputs: list[str]) -> tuple[list[Path], list[LoadProblem]]:
@@ -301,13 +344,7 @@ def expand_paths(inputs: list[str]) -> tuple[list[Path], list[LoadProblem]]:
         for match in matches:
             path = Path(match)
             if path.is_dir():
-                found = [
-                    p
-                    for p in sorted(path.rglob("*"))
-                    if p.is_file()
-                    and p.suffix.lower() in SUFFIXES
-                    and not any(part.startswith(".") for part in p.relative_to(path).parts)
-                ]
+                found = _folder_files(path, problems)
                 if not found:
                     problems.append(LoadProblem(match, "folder has no .txt, .md, .html, .json or .pdf files"))
                 files.extend(found)
@@ -320,5 +357,6 @@ def expand_paths(inputs: list[str]) -> tuple[list[Path], list[LoadProblem]]:
     for f in files:  # the first mention of each file, in order
         if f.resolve() not in seen:
             seen.add(f.resolve())
-            unique.append(f)
+            # absolute (links not resolved): an article's origin names its file from any folder later
+            unique.append(Path(os.path.abspath(f)))
     return unique, problems

@@ -13,6 +13,8 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from ..chunking import chunk_article, chunk_vectors, sentence_units
 from ..records import Article, Chunk
 from ..search import Library
@@ -72,7 +74,21 @@ def identity_key(article: Article) -> str:
     return str(Path(path).resolve()) + sep + rest if article.origin else article.id
 
 
-ArticleProgress = Callable[[int, str], None]  # (articles done, what is happening)
+@dataclass(frozen=True)
+class Progress:
+    """Where an ingest is: articles dealt with of those known (an input not read yet counts as one,
+    so `total` is an estimate until the last input is read), the input being read, and while a batch
+    is embedded, its sentences embedded so far of all (what a single huge article shows)."""
+
+    done: int
+    total: int
+    what: str
+    sentences: int = 0
+    of_sentences: int = 0
+
+
+ArticleProgress = Callable[[Progress], None]
+EMBED_SLICE = 1024  # sentences embedded between two progress reports
 
 
 @dataclass(frozen=True)
@@ -133,8 +149,10 @@ def ingest(
     store, embedder, index = library.store, library.embedder, library.index
     report = IngestReport()
     sources, problems = _sources(inputs, max_bytes, fetcher)
-    report.items.extend(ItemResult(p.origin, "failed", detail=p.reason) for p in problems)
-    progress = on_progress or (lambda done, what: None)
+    report.items.extend(ItemResult(p.origin, "failed", detail=p.reason) for p in problems if p.fatal)
+    report.warnings.extend(p for p in problems if not p.fatal)  # e.g. a link out of a folder, not followed
+    tell = on_progress or (lambda progress: None)
+    done, total, what = 0, len(sources), ""
 
     with store.write_lock(on_wait=on_wait):
         report.recovered = store.recover()
@@ -147,7 +165,12 @@ def ingest(
                 return
             texts = [article.text[a:b] for article, _, _, _, spans in pending for a, b in spans]
             t0 = time.perf_counter()
-            vectors = embedder.embed(texts)
+            parts = []
+            for start in range(0, len(texts), EMBED_SLICE):
+                if len(texts) > EMBED_SLICE:
+                    tell(Progress(done, total, what, start, len(texts)))
+                parts.append(embedder.embed(texts[start : start + EMBED_SLICE]))
+            vectors = np.concatenate(parts) if len(parts) > 1 else parts[0]
             report.embed_seconds += time.perf_counter() - t0
             items, offset = [], 0
             for article, key, replaces, chunks, spans in pending:
@@ -172,16 +195,31 @@ def ingest(
             store.add_also_reported(kept_id, key, article)
 
         try:
-            for n, source in enumerate(sources, 1):
-                progress(n - 1, source.name)
+            for source in sources:
+                what = source.name
+                tell(Progress(done, total, what))
                 loaded = _load(source)
+                total += len(loaded.articles) - 1  # the input's own articles in place of its one
                 for problem in loaded.problems:
                     if problem.fatal:
                         report.items.append(ItemResult(problem.origin, "failed", detail=problem.reason))
                     else:
                         report.warnings.append(problem)
                 for article in loaded.articles:
+                    done += 1
                     key = identity_key(article)
+                    if article.id in seen_in_run:
+                        # the same text met earlier in this run (a repeated record, or one story under two
+                        # titles): the first one read stands, or each run would rewrite it back and forth
+                        first = seen_in_run[article.id]
+                        report.items.append(
+                            ItemResult(
+                                article.origin, "duplicate", article.title, article.id, detail=f"same text as {first}"
+                            )
+                        )
+                        record_copy(article.id, article, key)
+                        continue
+                    seen_in_run[article.id] = article.origin
                     existing = store.find_by_id(article.id)
                     if existing is not None and existing.key == key:
                         changed = [f for f in METADATA if getattr(existing.article, f) != getattr(article, f)]
@@ -199,9 +237,8 @@ def ingest(
                         else:
                             report.items.append(ItemResult(article.origin, "unchanged", article.title, article.id))
                         continue
-                    if existing is not None or article.id in seen_in_run:
-                        # stored from elsewhere, or met earlier in this very run (a repeated record)
-                        other = existing.article.origin if existing else seen_in_run[article.id]
+                    if existing is not None:  # stored from elsewhere
+                        other = existing.article.origin
                         report.items.append(
                             ItemResult(
                                 article.origin, "duplicate", article.title, article.id, detail=f"same text as {other}"
@@ -225,14 +262,13 @@ def ingest(
                             )
                         )
                         continue
-                    seen_in_run[article.id] = article.origin
                     units = sentence_units(article.text, chunk_tokens)
                     chunks = chunk_article(article, chunk_tokens, overlap, units=units)
                     pending.append((article, key, replaces, chunks, [(a, b) for a, b, _ in units]))
                     if sum(len(p[3]) for p in pending) >= batch_chunks:
                         flush()
             flush()
-            progress(len(sources), "done")
+            tell(Progress(done, total, "done"))
         except KeyboardInterrupt:
             report.interrupted = True
         finally:

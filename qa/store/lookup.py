@@ -3,6 +3,7 @@ was ingested from, or its title (exact, contained, or containing every word give
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -21,14 +22,14 @@ def find_article(ref: str, store: Store) -> StoredArticle:
         )
     everything = store.articles()
     resolved = str(Path(ref).expanduser().resolve()) if "://" not in ref else ref
+    path = os.path.abspath(os.path.expanduser(ref)) if "://" not in ref else ref  # from the current folder
     tests: list[Callable[[StoredArticle], bool]] = [
         lambda a: a.article.id == ref,
-        lambda a: ref in (a.article.url, a.article.origin, a.key) or a.key == resolved,
+        lambda a: ref in (a.article.url, a.article.origin, a.key) or a.key == resolved or a.article.origin == path,
         lambda a: len(ref) >= 4 and a.article.id.startswith(ref),
         lambda a: (
             a.key.startswith(resolved + ":")
-            or a.article.origin.startswith(ref + ":")
-            or a.article.origin.startswith(ref + "#")
+            or a.article.origin.startswith((ref + ":", ref + "#", path + ":", path + "#"))
         ),  # one record of a JSON file
         lambda a: a.article.title.casefold() == ref.casefold(),
         lambda a: ref.casefold() in a.article.title.casefold(),
