@@ -42,7 +42,7 @@ test: $(VENV)/.installed-dev
 # once in /tmp/qa-bench-retrieval, 1M takes ~20 min and 12 GB), answer latency and memory.
 bench: $(VENV)/.installed
 	$(BIN)/python bench/ingest.py
-	$(BIN)/python bench/retrieval.py --sizes 10k,100k,1m --dense-only-from 1m
+	$(BIN)/python bench/retrieval.py --sizes 10k,100k,1m
 	$(BIN)/python bench/question_embedding.py
 	$(BIN)/python bench/answer.py --limit 3 --budgets 400,1000,1600
 

@@ -3,8 +3,7 @@ Chroma and a Chroma server.
 
     .venv/bin/python bench/retrieval.py [--sizes 10k,100k,1m] [--backends embedded,server]
                                         [--modes dense,bm25,hybrid] [--repeats 3] [--root /tmp/qa-bench-retrieval]
-                                        [--data ../shared/eval/realtimeqa-dev] [--dense-only-from SIZE]
-                                        [--build-only] [--profile SIZE]
+                                        [--data ../shared/eval/realtimeqa-dev] [--build-only] [--profile SIZE]
 
 What is timed: the whole retrieve() call a user waits for (question embedding with the real
 MiniLM, Chroma dense search, BM25, reciprocal-rank fusion, catalogue reads and sentence-level
@@ -27,22 +26,23 @@ text) and chunk ids; its sentence and chunk spans are the originals shifted past
 (sigma 0.005 per dimension, cosine ~0.995 to the original) and are renormalised; chunk
 vectors come from them through qa.chunking.chunk_vectors, as in ingest. Copies are written
 with Store.add_many (one call per copy) until the store holds at least SIZE chunks (the last
-copy is cut at an article boundary), then the BM25 index is built with qa.ingest.pipeline.open_index.
+copy is cut at an article boundary). The BM25 (lexical) index is written by those same calls, in
+the catalogue (qa/store/lexicon.py): its share of the write time is timed, its size on disk read
+from SQLite's dbstat, and it is then rebuilt from scratch once (what a store from before the
+index lived in the catalogue pays on first open) and that timed too.
 Stores live in ROOT/<size> and are reused while their recipe is unchanged; build times and
 sizes on disk are kept in ROOT/<size>/build.json and reported.
 
 The server backend is `chroma run --path ROOT/<size>/chroma --host 127.0.0.1 --port P`,
 started by this script on a free loopback port and stopped after its measurement; qa talks
-to it through Store(..., chroma_url=...) (chromadb.HttpClient); the SQLite catalogue and BM25
-index are the same files as in embedded mode.
+to it through Store(..., chroma_url=...) (chromadb.HttpClient); the SQLite catalogue (with its BM25
+index) is the same file as in embedded mode.
 
 Cost of the 1M store on the project's (shared, loaded) machine: the write path ran at 550-1,000
 chunks/s (100k: 183 s), so 1M takes roughly 20-35 min to write and ~9 GB of catalogue (each
-copy keeps its 29k sentence vectors as float16); run `--sizes 1m --dense-only-from 1m
---build-only` ahead of time if you want it.
+copy keeps its 29k sentence vectors as float16); run `--sizes 1m --build-only` ahead of time
+if you want it.
 
---dense-only-from SIZE: at that size and above, no BM25 index is built and only dense mode is
-measured (for a machine where a real-text BM25 build at 1M chunks does not fit).
 --profile SIZE: cProfile of hybrid retrieve() on the embedded store of that size (60
 questions x 3 after warm-up); prints the top functions, writes nothing else.
 
@@ -78,7 +78,7 @@ SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
 COLLECTION = "articles"
 NOISE_SIGMA = 0.005
 SEED = 8
-RECIPE = 1  # bump when the way stores are built changes: stores built by another recipe are rebuilt
+RECIPE = 2  # bump when the way stores are built changes: stores built by another recipe are rebuilt
 CHUNK_TOKENS, OVERLAP = 300, 45
 TARGET = {"size": "100k", "backend": "embedded", "mode": "hybrid", "p95_ms": 50.0}
 
@@ -153,7 +153,7 @@ def sentence_vectors(base, root: Path) -> tuple[np.ndarray, dict]:
 # ---- building a store ---------------------------------------------------------------------
 
 
-def recipe(label: str, base_digest: str, bm25: bool) -> dict:
+def recipe(label: str, base_digest: str) -> dict:
     return {
         "recipe": RECIPE,
         "size": SIZES[label],
@@ -162,11 +162,21 @@ def recipe(label: str, base_digest: str, bm25: bool) -> dict:
         "base": base_digest,
         "chunk_tokens": CHUNK_TOKENS,
         "overlap": OVERLAP,
-        "bm25": bm25,
     }
 
 
-def build(label: str, root: Path, data: Path, bm25: bool) -> dict:
+def lexicon_mb(path: Path) -> float:
+    """Pages of the lexical index's tables and indexes in the catalogue (SQLite's dbstat)."""
+    import sqlite3
+
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    names = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE name LIKE '%lexicon%'")]
+    size = sum(db.execute("SELECT SUM(pgsize) FROM dbstat WHERE name=?", (n,)).fetchone()[0] or 0 for n in names)
+    db.close()
+    return round(size / 2**20, 1)
+
+
+def build(label: str, root: Path, data: Path) -> dict:
     """ROOT/<label>: a store of at least SIZES[label] chunks (see the module text); reused when built by this recipe."""
     from dataclasses import replace
 
@@ -174,14 +184,13 @@ def build(label: str, root: Path, data: Path, bm25: bool) -> dict:
     from qa.ingest.articles import article_id
     from qa.library import make_embedder, open_store
     from qa.records import Chunk
-    from qa.search.bm25 import open_index
-    from qa.store import NewArticle
+    from qa.store import NewArticle, lexicon
 
     t_prep = time.perf_counter()
     base, read = load_base(data)
     vectors, embed_info = sentence_vectors(base, root)
     base_digest = hashlib.sha256("".join(a.id for a, *_ in base).encode()).hexdigest()[:16]
-    want = recipe(label, base_digest, bm25)
+    want = recipe(label, base_digest)
     home = root / label
     marker = home / "build.json"
     if marker.is_file():
@@ -201,6 +210,8 @@ def build(label: str, root: Path, data: Path, bm25: bool) -> dict:
     settings = load_settings({"home": str(home), "collection": COLLECTION})
     store = open_store(settings, make_embedder(settings))  # the vectors are made here, not by the embedder
     rng = np.random.default_rng(SEED)
+    spent: dict[str, float] = {}
+    lexicon.add = Stopwatch(spent, "lexicon", lexicon.add)  # its share of the writes (merges included)
     offsets = np.cumsum([0] + [len(s) for *_, s in base])
     total, copies, articles = 0, 0, 0
     t0 = time.perf_counter()
@@ -246,14 +257,17 @@ def build(label: str, root: Path, data: Path, bm25: bool) -> dict:
             log(f"[{label}] {total:,} chunks written ({copies} copies, {rate:,.0f} chunks/s, load {loadavg()[0]})")
     write_s = time.perf_counter() - t0
     chunk_rows, vector_rows = store.chunk_count(), store.vector_count()
-    bm25_s, bm25_terms = None, None
-    if bm25:
-        log(f"[{label}] building the BM25 index over {chunk_rows:,} chunks")
-        t1 = time.perf_counter()
-        index = open_index(store)
-        bm25_s = round(time.perf_counter() - t1, 1)
-        bm25_terms = len(index.doc_freq)
-        del index
+    lexicon_write_s = spent.get("lexicon", 0.0) / 1000
+    catalogue_path = home / f"{COLLECTION}.sqlite"
+    store.catalogue.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    lexicon_size = lexicon_mb(catalogue_path)
+    log(f"[{label}] lexical index: {lexicon_write_s:.1f} s of the writes, {lexicon_size} MB; rebuilding it once")
+    store.catalogue.db.execute("DELETE FROM meta WHERE name='lexicon_format'")
+    t1 = time.perf_counter()
+    store.catalogue.build_lexicon()
+    rebuild_s = time.perf_counter() - t1
+    terms_count = store.catalogue.db.execute("SELECT COUNT(*) FROM lexicon_terms").fetchone()[0]
+    store.catalogue.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     store.close()
     done = {
         "size": label,
@@ -270,14 +284,14 @@ def build(label: str, root: Path, data: Path, bm25: bool) -> dict:
         "prep_s": round(prep_s, 1),
         "write_s": round(write_s, 1),
         "write_chunks_per_s": round(chunk_rows / write_s),
-        "bm25": bm25,
-        "bm25_build_s": bm25_s,
-        "bm25_terms": bm25_terms,
+        "lexicon_write_s": round(lexicon_write_s, 1),
+        "lexicon_rebuild_s": round(rebuild_s, 1),
+        "lexicon_terms": terms_count,
         "disk_mb": {
             "total": du_mb(home),
             "chroma": du_mb(home / "chroma"),
-            "catalogue_sqlite": du_mb(home) - du_mb(home / "chroma") - (du_mb(home / "bm25") if bm25 else 0),
-            "bm25": du_mb(home / "bm25") if bm25 else 0,
+            "catalogue_sqlite": du_mb(home) - du_mb(home / "chroma"),
+            "lexicon": lexicon_mb(catalogue_path),
         },
         "load_at_end": loadavg(),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -317,15 +331,13 @@ class Stopwatch:
 
 def open_for_query(label: str, root: Path, url: str):
     from qa.library import make_embedder, open_store
-    from qa.search.bm25 import BM25Index, open_index
+    from qa.search.bm25 import open_index
 
     settings = load_settings({"home": str(root / label), "collection": COLLECTION, "chroma_url": url})
     embedder = make_embedder(settings)
     t0 = time.perf_counter()
     store = open_store(settings, embedder)
-    index = open_index(store, refresh=False)
-    if index.generation != store.generation:
-        index = BM25Index()  # empty: bm25 mode finds nothing (dense-only store)
+    index = open_index(store)
     open_s = time.perf_counter() - t0
     return store, index, embedder, open_s
 
@@ -491,6 +503,8 @@ def provenance() -> dict:
         "search/context.py",
         "search/options.py",
         "search/bm25.py",
+        "store/lexicon.py",
+        "terms.py",
         "store/__init__.py",
         "store/catalogue.py",
         "store/vectors.py",
@@ -540,8 +554,8 @@ def table(result: dict) -> str:
 
 def builds_table(result: dict) -> str:
     lines = [
-        "| size | chunks | articles (copies) | write s (chunks/s) | BM25 build s | disk MB total (chroma / "
-        "catalogue / bm25) | reused |",
+        "| size | chunks | articles (copies) | write s (chunks/s) | lexical index: s of the writes / rebuild s "
+        "| disk MB total (chroma / catalogue / of which lexical index) | reused |",
         "|---|---:|---:|---:|---:|---|---|",
     ]
     for b in result["builds"].values():
@@ -551,8 +565,8 @@ def builds_table(result: dict) -> str:
         d = b["disk_mb"]
         lines.append(
             f"| {b['size']} | {b['chunks']:,} | {b['articles']:,} ({b['copies']}) | {b['write_s']:,} "
-            f"({b['write_chunks_per_s']:,}) | {b['bm25_build_s'] if b['bm25'] else 'not built'} | "
-            f"{d['total']:,} ({d['chroma']:,} / {d['catalogue_sqlite']:,} / {d['bm25']:,}) | "
+            f"({b['write_chunks_per_s']:,}) | {b['lexicon_write_s']} / {b['lexicon_rebuild_s']} | "
+            f"{d['total']:,} ({d['chroma']:,} / {d['catalogue_sqlite']:,} / {d['lexicon']:,}) | "
             f"{'yes' if b['reused'] else 'no'} |"
         )
     return "\n".join(lines)
@@ -566,18 +580,16 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--root", type=Path, default=Path("/tmp/qa-bench-retrieval"))
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "eval" / "realtimeqa-dev")
-    parser.add_argument("--dense-only-from", default="", help="size from which no BM25 is built (dense only)")
     parser.add_argument("--build-only", action="store_true")
     parser.add_argument("--profile", default="", help="cProfile hybrid retrieve() on this size (embedded)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "retrieval.json")
     parser.add_argument("--_build", default="", help=argparse.SUPPRESS)
-    parser.add_argument("--_bm25", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--_measure", nargs=3, default=None, help=argparse.SUPPRESS)
     a = parser.parse_args()
     setup()
 
     if a._build:
-        print(json.dumps(build(a._build, a.root, a.data, bool(a._bm25))))
+        print(json.dumps(build(a._build, a.root, a.data)))
         return
     if a._measure:
         label, backend, url = a._measure
@@ -597,7 +609,6 @@ def main() -> None:
             sys.exit(f"unknown size {s!r}; use {', '.join(SIZES)}")
     backends = [b.strip() for b in a.backends.split(",") if b.strip()]
     modes = [m.strip() for m in a.modes.split(",") if m.strip()]
-    dense_from = SIZES[a.dense_only_from.lower()] if a.dense_only_from else None
     a.root.mkdir(parents=True, exist_ok=True)
     started = time.strftime("%Y-%m-%dT%H:%M:%S")
     result = {
@@ -629,23 +640,20 @@ def main() -> None:
             "chunks through Store.add_many takes ~20-35 min on this machine; see the docstring)"
         )
     for label in sizes:
-        bm25 = dense_from is None or SIZES[label] < dense_from
-        log(f"== {label}: build or reuse (BM25 {'yes' if bm25 else 'no: dense only'})")
+        log(f"== {label}: build or reuse")
         try:
-            result["builds"][label] = child(
-                ["--_build", label, "--_bm25", str(int(bm25)), "--root", str(a.root), "--data", str(a.data)]
-            )
+            result["builds"][label] = child(["--_build", label, "--root", str(a.root), "--data", str(a.data)])
         except RuntimeError as exc:
             result["builds"][label] = {"size": label, "error": str(exc)}
             continue
         b = result["builds"][label]
         log(
-            f"[{label}] {b['chunks']:,} chunks, write {b['write_s']} s, BM25 {b['bm25_build_s']} s, "
+            f"[{label}] {b['chunks']:,} chunks, write {b['write_s']} s (lexical index {b['lexicon_write_s']} s), "
             f"{b['disk_mb']['total']:,} MB{' (reused)' if b['reused'] else ''}"
         )
         if a.build_only:
             continue
-        size_modes = modes if bm25 else [m for m in modes if m == "dense"]
+        size_modes = modes
         for backend in backends:
             log(f"== {label} {backend}: measuring {','.join(size_modes)} (load {loadavg()})")
             proc = None
@@ -669,7 +677,6 @@ def main() -> None:
                         str(a.repeats),
                     ]
                 )
-                m["bm25_built"] = bm25
                 result["measurements"].append(m)
                 log(table({"measurements": [m]}))
             except RuntimeError as exc:

@@ -40,7 +40,15 @@ MODES = ("dense", "bm25", "hybrid")
 BUDGETS = (400, 800, 1000, 1600)
 DEFAULT_BUDGET = 1000
 SECTION = "## Retrieval recall on RealTimeQA dev"
-RETRIEVAL_CODE = ("search/retrieval.py", "search/context.py", "search/options.py", "search/bm25.py", "chunking.py")
+RETRIEVAL_CODE = (
+    "search/retrieval.py",
+    "search/context.py",
+    "search/options.py",
+    "search/bm25.py",
+    "store/lexicon.py",
+    "terms.py",
+    "chunking.py",
+)
 
 
 def norm(text: str) -> str:

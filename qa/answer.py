@@ -15,8 +15,8 @@ from .llm import LLM, Messages, model_name
 from .prompts import REFUSAL, fill, format_passages
 from .records import Answer, Passage, Sentence, Timings
 from .search import Library
-from .search.bm25 import terms
 from .search.retrieval import RetrievalOptions, retrieve
+from .terms import terms
 from .verify import cited_text, is_refusal, key_terms_missing, verify
 
 EXTRACTIVE_THRESHOLD = 0.45  # below this, the best sentence does not answer the question

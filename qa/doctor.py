@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote, urlparse
 
-from .search.bm25 import BM25Index
 from .settings import Settings
 from .store import Store
 
@@ -153,13 +152,13 @@ def stack_checks(settings: Settings) -> list[Check]:
     return checks
 
 
-def store_checks(store: Store, index: BM25Index) -> list[Check]:
+def store_checks(store: Store) -> list[Check]:
     """Consistency of what readers can see: vectors <-> catalogue chunks <-> articles <-> BM25.
 
     An interrupted write leaves an article `pending`: invisible to every reader, its vectors
-    (if any) ignored, and cleaned up by the next ingest. That is reported, not failed. A
-    BM25 index older than the store is rebuilt before the next search; one with the store's
-    generation must match it exactly.
+    (if any) ignored, and cleaned up by the next ingest. That is reported, not failed. The
+    BM25 (lexical) index is written in the catalogue's own transactions: it must hold exactly
+    the visible chunks.
     """
     chunk_ids = {c.id for c in store.chunks()}
     vectors = store.vector_ids()
@@ -168,13 +167,12 @@ def store_checks(store: Store, index: BM25Index) -> list[Check]:
     pending = store.catalogue.unfinished_count()
     orphans = vectors - chunk_ids - store.catalogue.hidden_chunk_ids()
     missing = chunk_ids - vectors
-    current = index.generation == store.generation
-    bm25_ok = set(index.ids) == chunk_ids if current else True
+    indexed = store.lexicon_chunk_ids()
+    bm25_ok = indexed == chunk_ids
     bm25_detail = (
-        f"{index.size} entries, generation {index.generation}"
-        if current
-        else f"older than the store (generation {index.generation} < {store.generation}); "
-        "rebuilt before the next search"
+        f"{len(indexed)} chunks"
+        if bm25_ok
+        else f"{len(chunk_ids - indexed)} visible chunks missing, {len(indexed - chunk_ids)} extra"
     )
     return [
         Check("articles", True, f"{len(articles)} articles, {len(chunk_ids)} chunks"),

@@ -97,13 +97,10 @@ def open_library(
     settings: Settings, *, embedder: Embedder | None = None, ingesting: bool = False, empty: str = EMPTY
 ) -> Library:
     """The store, embedder and BM25 index of the collection. For reading (the default) an empty
-    store is an error with the message `empty`, and the index is brought up to date; for
-    ingesting the index is taken as saved (ingest brings it up to date when it finishes)."""
+    store is an error with the message `empty`; for ingesting it may be empty."""
     embedder = embedder or make_embedder(settings)
     store = open_store(settings, embedder)
-    if ingesting:
-        return Library(store, embedder, open_index(store, refresh=False))
-    if store.chunk_count() == 0:
+    if not ingesting and store.chunk_count() == 0:
         raise QAError(empty)
     return Library(store, embedder, open_index(store))
 

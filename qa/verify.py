@@ -18,7 +18,7 @@ from .chunking import sentence_spans
 from .embeddings import Embedder
 from .prompts import CITATION, REFUSAL
 from .records import Passage, Sentence
-from .search.bm25 import STOPWORDS, terms
+from .terms import STOPWORDS, terms
 
 SUPPORT_THRESHOLD = 0.55
 _TRAILING = re.compile(r"([.!?])((?:\s*\[\s*\d+\s*(?:[,;]\s*\d+\s*)*\])+)")

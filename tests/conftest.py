@@ -70,7 +70,7 @@ def sample_library(tmp_path_factory, embedder):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TIKTOKEN_CACHE_DIR", str(home / "tiktoken"))
         store = Store(home, "articles", embedder.name, embedder.dimension)
-        report = ingest([str(SAMPLE)], library=Library(store, embedder, open_index(store, refresh=False)))
+        report = ingest([str(SAMPLE)], library=Library(store, embedder, open_index(store)))
         assert report.count("new") == 12 and not report.failed
         yield Library(store, embedder, open_index(store))
     store.close()
@@ -99,7 +99,7 @@ def index_for():
     from qa.search.bm25 import open_index
 
     def _make(store):
-        return open_index(store, refresh=False)
+        return open_index(store)
 
     return _make
 

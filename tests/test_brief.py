@@ -32,7 +32,7 @@ def shelf(tmp_path_factory, embedder):
         mp.setenv("QA_HOME", str(home))
         mp.setenv("TIKTOKEN_CACHE_DIR", str(home / "tiktoken"))
         store = Store(home, "articles", embedder.name, embedder.dimension)
-        report = ingest([str(SAMPLE)], library=Library(store, embedder, open_index(store, refresh=False)))
+        report = ingest([str(SAMPLE)], library=Library(store, embedder, open_index(store)))
         assert report.count("new") == 12
         index = open_index(store)
     yield home, store, index

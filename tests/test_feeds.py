@@ -141,7 +141,7 @@ def test_rss_update_twice_fetches_no_entry_again(site, env):
     assert [(f.status, f.loaded) for f in second.feeds] == [("not modified", 0)]
     assert site.conditional == ["/feed.xml"] and page_hits(site) == 2  # no entry fetched again
     assert len(store.articles()) == 3
-    assert all(c.ok for c in store_checks(store, index))
+    assert all(c.ok for c in store_checks(store))
 
 
 def test_atom_with_last_modified_only(site, env):
@@ -202,7 +202,7 @@ def test_failed_entries_are_retried_until_they_succeed(site, env):
         ("harbour", "new", ""),
     }
     assert first.feeds[0].retry == 2
-    assert all(c.ok for c in store_checks(store, index)) and len(store.articles()) == 1
+    assert all(c.ok for c in store_checks(store)) and len(store.articles()) == 1
     (saved,) = feeds.load()
     assert saved.etag == ""  # a 304 must not hide the entries still to fetch
     assert sorted(saved.pending.values()) == [

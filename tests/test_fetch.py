@@ -39,7 +39,7 @@ def env(make_store, index_for, fake_embedder):
 
 
 def assert_nothing_half_written(store, index) -> None:
-    assert all(c.ok for c in store_checks(store, index)), [(c.component, c.detail) for c in store_checks(store, index)]
+    assert all(c.ok for c in store_checks(store)), [(c.component, c.detail) for c in store_checks(store)]
     assert store.catalogue.db.execute("SELECT COUNT(*) FROM articles WHERE state!='ok'").fetchone()[0] == 0
     assert store.vector_ids() == {c.id for c in store.chunks()}
 

@@ -65,7 +65,7 @@ def env(make_store, index_for, fake_embedder):
 
 
 def consistent(store, index) -> dict[str, bool]:
-    return {c.component: c.ok for c in store_checks(store, index)}
+    return {c.component: c.ok for c in store_checks(store)}
 
 
 def assert_consistent(store, index) -> None:
@@ -253,21 +253,35 @@ def test_remove_deletes_vectors_rows_and_bm25_entries(env, tmp_path):
         env.store.catalogue.db.execute("SELECT COUNT(*) FROM articles WHERE id=?", (gone.article.id,)).fetchone()[0]
         == 0
     )
-    assert not gone_chunks & set(index.ids) and index.search("marker1", 3) == []
+    assert not gone_chunks & env.store.lexicon_chunk_ids() and index.search("marker1", 3) == []
     assert index.search("marker2", 3)
     assert_consistent(env.store, index)
     # the next ingest sees it as new again
     assert env.run(tmp_path / "in").count("new") == 1
 
 
-def test_open_index_rebuilds_when_the_store_moved_on(env, tmp_path):
-    news(tmp_path / "in", 2)
+def test_a_store_from_before_the_lexical_index_is_indexed_on_first_open(env, tmp_path, home, fake_embedder):
+    """An existing user's store (BM25 files beside it, no index in the catalogue) keeps working."""
+    from qa.store import Store
+
+    news(tmp_path / "in", 3)
     env.run(tmp_path / "in")
-    victim = env.store.articles()[0].article.id
-    env.store.remove([victim])
-    assert env.index.generation != env.store.generation  # stale on disk
-    fresh = open_index(env.store)
-    assert fresh.generation == env.store.generation and set(fresh.ids) == {c.id for c in env.store.chunks()}
+    found = {cid for cid, _ in env.index.search("marker1 headline", 10)}
+    db = env.store.catalogue.db
+    for table in ("lexicon_docs", "lexicon_terms", "lexicon_segments", "lexicon_postings", "lexicon_dead"):
+        db.execute(f"DROP TABLE {table}")
+    db.execute("DELETE FROM meta WHERE name LIKE 'lexicon%'")
+    db.execute("DELETE FROM sqlite_sequence WHERE name='lexicon_docs'")
+    (home / "bm25" / "articles").mkdir(parents=True)
+    (home / "bm25" / "articles" / "state.json").write_text("{}")
+    env.store.close()
+
+    reopened = Store(home, "articles", fake_embedder.name, fake_embedder.dimension)
+    assert reopened.lexicon_chunk_ids() == {c.id for c in reopened.chunks()}
+    assert {cid for cid, _ in open_index(reopened).search("marker1 headline", 10)} == found
+    assert not (home / "bm25" / "articles").exists()  # the old index files are gone
+    assert_consistent(reopened, None)
+    reopened.close()
 
 
 def test_one_writer_at_a_time(make_store, fake_embedder):
@@ -428,7 +442,7 @@ def test_embedder_failure_midway_then_rerun(env, tmp_path):
     with pytest.raises(RuntimeError, match="embedder died"):
         env.run(tmp_path / "in", embedder=FailingSecondTime(), batch_chunks=1)
     assert [a.article.title for a in env.store.articles()] == ["Headline 0"]
-    assert_consistent(env.store, env.index)  # nothing half-written; BM25 rebuilt on the way out
+    assert_consistent(env.store, env.index)  # nothing half-written, the index in step
     report = env.run(tmp_path / "in")
     assert report.count("new") == 3 and report.count("unchanged") == 1
     assert_consistent(env.store, env.index)

@@ -77,7 +77,7 @@ def open_store(request, home):
 def test_ingest_query_and_remove(open_store, embedder, sample_dir, home):
     store = open_store(embedder)
 
-    index = open_index(store, refresh=False)
+    index = open_index(store)
     report = ingest([str(sample_dir)], library=Library(store, embedder, index))
     assert report.count("new") == 12
     assert store.vector_count() == store.chunk_count() > 12
@@ -95,7 +95,7 @@ def test_filters_on_source_and_dates(open_store, embedder, sample_dir, home):
     from qa.search.retrieval import Filters
 
     store = open_store(embedder)
-    ingest([str(sample_dir)], library=Library(store, embedder, open_index(store, refresh=False)))
+    ingest([str(sample_dir)], library=Library(store, embedder, open_index(store)))
     vec = embedder.embed(["Korvane strike"])[0]
     where = Filters(source="Capital Wire", since="2026-01-01").where()
     ids = [cid for cid, _ in store.dense(vec, 10, where=where)]

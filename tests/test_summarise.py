@@ -45,9 +45,7 @@ def shelf(tmp_path_factory, embedder):
         )
         store = Store(home, "articles", embedder.name, embedder.dimension)
         files = [SAMPLE / n for n in (OPENS, "tram-costs-auditor-report.txt", "korvane-strike-ends.md")]
-        report = ingest(
-            [str(f) for f in files + [digest]], library=Library(store, embedder, open_index(store, refresh=False))
-        )
+        report = ingest([str(f) for f in files + [digest]], library=Library(store, embedder, open_index(store)))
         assert report.count("new") == 4
     yield store
     store.close()

@@ -15,9 +15,9 @@ from ..llm import LLM
 from ..prompts import fill
 from ..records import Passage
 from ..search import Library
-from ..search.bm25 import terms
 from ..search.options import Filters
 from ..search.retrieval import retrieve
+from ..terms import terms
 from ..tokens import count_tokens
 from ..verify import is_refusal
 from .session import Session, Turn, plain

@@ -14,7 +14,7 @@ import typer
 from .. import __version__
 from . import articles, ask, chat, doctor, evaluate, feeds, ingest, summarise
 from ._help import Group
-from ._shared import Context, err, out
+from ._shared import Context, err, out, show_notices
 
 app = typer.Typer(
     cls=Group,
@@ -50,6 +50,7 @@ def main_options(
     ] = False,
 ) -> None:
     """qa: ingest news articles, then ask questions and get answers with verified citations."""
+    show_notices()
     ctx.obj = Context({"home": home, "collection": collection, "embedder": embedder})
 
 

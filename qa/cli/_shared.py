@@ -8,6 +8,7 @@ nor `qa/cli/__init__.py`, which registers them.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -115,6 +116,21 @@ def filters(source: str, since: str, until: str) -> Filters:
     if chosen.since and chosen.until and chosen.since > chosen.until:
         raise UsageError(f"--since {chosen.since} is after --until {chosen.until}: no article can match.")
     return chosen
+
+
+class _Notices(logging.Handler):
+    """What the library says on the `qa` logger (a long index build, a sync from the server), on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err.print(f"[yellow]{record.getMessage()}[/yellow]", highlight=False)
+
+
+def show_notices() -> None:
+    """Print the library's notices (INFO and above on the `qa` logger) for this invocation."""
+    logger = logging.getLogger("qa")
+    if not any(isinstance(h, _Notices) for h in logger.handlers):
+        logger.addHandler(_Notices())
+        logger.setLevel(logging.INFO)
 
 
 def waiting(message: str) -> None:

@@ -10,7 +10,6 @@ import typer
 
 from ..errors import UsageError
 from ..library import open_store
-from ..search.bm25 import open_index
 from . import documents, views
 from ._help import Command
 from ._shared import err, out, reported, waiting
@@ -77,7 +76,6 @@ def remove(
             raise UsageError("Name the articles to remove (ids from `qa sources`), or pass --all.")
         with store.write_lock(on_wait=waiting):
             removed = store.remove(chosen)
-            open_index(store)  # brought up to date now, not by the next reader
         out.print(f"Removed {removed} article(s).")
 
 

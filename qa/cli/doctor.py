@@ -22,14 +22,13 @@ def doctor(
     when one the commands need is missing or broken."""
     from ..doctor import stack_checks, store_checks
     from ..library import open_store
-    from ..search.bm25 import open_index
 
     with reported():
         settings = ctx.obj.settings()
         results = {"stack": stack_checks(settings)}
         if check:
             store = open_store(settings)
-            results["store"] = store_checks(store, open_index(store, refresh=False))
+            results["store"] = store_checks(store)
         if as_json:
             out.print_json(json.dumps({k: [asdict(c) for c in v] for k, v in results.items()}))
         else:

@@ -67,7 +67,7 @@ class Corpora:
                 self.on_ingest(name, len(files))
             report = ingest(
                 [str(f) for f in files],
-                library=Library(store, self.embedder, open_index(store, refresh=False)),
+                library=Library(store, self.embedder, open_index(store)),
                 chunk_tokens=self.chunk_tokens,
                 overlap=self.overlap,
             )

@@ -19,7 +19,7 @@ from ..embeddings import Embedder
 from ..llm import LLM, Messages, Usage
 from ..prompts import CITATION, REFUSAL, fill
 from ..records import Answer, Passage
-from ..search.bm25 import terms
+from ..terms import terms
 from ..verify import is_refusal
 from . import metrics
 from .gold import EvalItem, EvalOptions

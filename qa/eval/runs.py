@@ -73,7 +73,7 @@ def _git_commit() -> str:
 
 def versions(model: str) -> dict[str, str]:
     found = {"qa": __version__, "commit": _git_commit(), "python": platform.python_version(), "model": model}
-    for package in ("chromadb", "numpy", "tiktoken", "onnxruntime", "bm25s", "xllamacpp", "openai"):
+    for package in ("chromadb", "numpy", "tiktoken", "onnxruntime", "xllamacpp", "openai"):
         with contextlib.suppress(importlib_metadata.PackageNotFoundError):
             found[package] = importlib_metadata.version(package)
     return found

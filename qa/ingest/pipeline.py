@@ -1,4 +1,4 @@
-"""Ingest: load -> identify (new, changed, unchanged, duplicate) -> chunk -> embed -> store -> index.
+"""Ingest: load -> identify (new, changed, unchanged, duplicate) -> chunk -> embed -> store (which indexes).
 
 The embedder sees each sentence once: sentence vectors are kept for choosing context at
 question time, and a chunk's vector is the normalised mean of its sentences' vectors.
@@ -146,7 +146,7 @@ def ingest(
     """Ingest files, folders, globs and http(s) URLs. Each article is written whole or not at all.
     A near-copy of a stored article (shingle Jaccard >= near_duplicates; 0 = off) becomes another source of it."""
     started = time.perf_counter()
-    store, embedder, index = library.store, library.embedder, library.index
+    store, embedder = library.store, library.embedder
     report = IngestReport()
     sources, problems = _sources(inputs, max_bytes, fetcher)
     report.items.extend(ItemResult(p.origin, "failed", detail=p.reason) for p in problems if p.fatal)
@@ -271,8 +271,5 @@ def ingest(
             tell(Progress(done, total, "done"))
         except KeyboardInterrupt:
             report.interrupted = True
-        finally:
-            if store.generation != index.generation:
-                index.build(store.chunks(), store.generation)
     report.seconds = time.perf_counter() - started
     return report

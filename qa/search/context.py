@@ -12,9 +12,9 @@ import numpy as np
 
 from ..chunking import article_sentences
 from ..records import Hit, Passage
+from ..terms import terms
 from ..tokens import count_tokens
 from . import Library
-from .bm25 import terms
 from .options import RetrievalOptions
 
 
@@ -60,7 +60,7 @@ def select_context(
                 candidates[key] = max(candidates.get(key, 0.0), chunk_weight[h.chunk.id])
     keys = list(candidates)
     sentences = [texts[aid].text[slice(*spans[aid][i])] for aid, i in keys]
-    qidf = {t: index.idf(t) for t in set(terms(question))}
+    qidf = index.idfs(terms(question))
     lexical = np.array([_lexical_score(s, qidf) for s in sentences])
     dense = np.zeros(len(keys))
     if qvec is not None and keys:

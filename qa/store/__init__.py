@@ -10,6 +10,9 @@ article that is not `ok`; `recover()` deletes them, and retrieval never shows th
 from __future__ import annotations
 
 import fcntl
+import logging
+import shutil
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +25,8 @@ from .catalogue import AlsoReported, Catalogue, NewArticle, StoredArticle
 from .vectors import Vectors, date_number, vector_metadata
 
 __all__ = ["AlsoReported", "NewArticle", "Store", "StoredArticle", "date_number"]
+
+log = logging.getLogger(__name__)
 
 
 class Store:
@@ -49,6 +54,25 @@ class Store:
             chroma_token=chroma_token,
             catalogue_empty=self.catalogue.is_empty,
         )
+        if not self.catalogue.lexicon_current():
+            self._build_lexicon()
+
+    def _build_lexicon(self) -> None:
+        """Index the visible chunks: a store written before the index lived in the catalogue (or by
+        another analyser). Said on the `qa` logger when it takes more than a second."""
+        started, said = time.perf_counter(), 0.0
+
+        def progress(done: int, total: int) -> None:
+            nonlocal said
+            now = time.perf_counter() - started
+            if now > 1 and now - said > 5:
+                said = now
+                log.info(f"Building the keyword index of {self.name!r}: {done:,} of {total:,} chunks…")
+
+        self.catalogue.build_lexicon(progress)
+        shutil.rmtree(self.home / "bm25" / self.name, ignore_errors=True)  # the index files it replaces
+        if said:
+            log.info(f"Keyword index of {self.name!r} built in {time.perf_counter() - started:.0f} s.")
 
     # ---- writing -------------------------------------------------------------------------
 
@@ -138,7 +162,7 @@ class Store:
 
     @property
     def generation(self) -> int:
-        """Bumped by every write readers can see: what the BM25 index is checked against."""
+        """Bumped by every write readers can see."""
         return self.catalogue.generation
 
     def signatures(self) -> list[tuple[str, bytes | None]]:
@@ -174,6 +198,17 @@ class Store:
 
     def chunk_count(self) -> int:
         return self.catalogue.chunk_count()
+
+    def lexical_search(self, words: Sequence[str], k: int) -> list[tuple[str, float]]:
+        """(chunk id, BM25 score) of the best `k` visible chunks for these terms."""
+        return self.catalogue.lexical_search(words, k)
+
+    def document_frequencies(self, words: Sequence[str]) -> tuple[int, dict[str, int]]:
+        """Chunks in the lexical index, and in how many of them each term occurs."""
+        return self.catalogue.document_frequencies(words)
+
+    def lexicon_chunk_ids(self) -> set[str]:
+        return self.catalogue.lexicon_chunk_ids()
 
     def vector_count(self) -> int:
         return self.vectors.count()

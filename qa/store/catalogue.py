@@ -1,16 +1,18 @@
 """The catalogue: articles, their chunks (offsets into the article text), each article's sentence
-vectors, other reports of an article, near-duplicate signatures, and the store generation, in
-one SQLite file beside the vectors.
+vectors, other reports of an article, near-duplicate signatures, the store generation and the
+lexical index of the visible chunks (lexicon.py), in one SQLite file beside the vectors.
 
 An article is written `pending`, made `ok` (visible) once its vectors are stored, and marked
 `removing` before its vectors are deleted: every reading query here shows `ok` articles only.
+Its chunks enter the lexical index in the transaction that makes it `ok` and leave it in the one
+that takes that away, so the index always holds exactly the visible chunks.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..records import Article, Chunk
+from . import lexicon
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
@@ -76,6 +79,12 @@ def _marks(values: Sequence[object]) -> str:
     return ",".join("?" * len(values))
 
 
+def _slices(values: Sequence[str], size: int = 30000) -> Iterator[list[str]]:
+    """`values` in lists SQLite takes as one IN (...) (at most 32,766 variables)."""
+    for b in range(0, len(values), size):
+        yield list(values[b : b + size])
+
+
 class Catalogue:
     """The SQLite catalogue of one collection (`path`), in WAL mode: readers never wait for a writer."""
 
@@ -83,6 +92,10 @@ class Catalogue:
         self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(_SCHEMA)
+        lexicon.create(self.db)
+        if self.is_empty() and not lexicon.current(self.db):
+            with self._transaction():
+                lexicon.clear(self.db)  # a new catalogue: its index starts current
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -106,6 +119,7 @@ class Catalogue:
     def write_pending(self, items: Sequence[NewArticle]) -> None:
         """Articles with their chunks and sentence vectors, not yet visible (`pending`)."""
         with self._transaction():
+            lexicon.remove(self.db, self._chunk_texts([item.article.id for item in items], visible=True))
             for item in items:
                 a = item.article
                 self.db.execute("DELETE FROM chunks WHERE article_id=?", (a.id,))
@@ -144,6 +158,9 @@ class Catalogue:
     def publish(self, items: Sequence[NewArticle]) -> None:
         """Make pending articles visible, and hide the older versions they replace (one transaction)."""
         with self._transaction():
+            replaced = [item.replaces for item in items if item.replaces and item.replaces != item.article.id]
+            lexicon.remove(self.db, self._chunk_texts(replaced, visible=True))
+            lexicon.add(self.db, [(c.id, item.article.text[c.start : c.end]) for item in items for c in item.chunks])
             for item in items:
                 self.db.execute("UPDATE articles SET state='ok' WHERE id=?", (item.article.id,))
                 self.db.execute("DELETE FROM also_reported WHERE key=?", (item.key,))  # now an article of its own
@@ -171,21 +188,23 @@ class Catalogue:
     def hide(self, article_ids: Sequence[str]) -> None:
         """Mark articles `removing`: no reader sees them from now on."""
         with self._transaction():
-            self.db.execute(
-                f"UPDATE articles SET state='removing' WHERE id IN ({_marks(article_ids)})", list(article_ids)
-            )
+            lexicon.remove(self.db, self._chunk_texts(article_ids, visible=True))
+            for part in _slices(article_ids):
+                self.db.execute(f"UPDATE articles SET state='removing' WHERE id IN ({_marks(part)})", part)
             self._bump_generation()
 
     def delete(self, article_ids: Sequence[str]) -> int:
         """Delete articles and everything kept about them; the number of articles deleted."""
-        marks, ids = _marks(article_ids), list(article_ids)
+        deleted = 0
         with self._transaction():
-            self.db.execute(f"DELETE FROM chunks WHERE article_id IN ({marks})", ids)
-            self.db.execute(f"DELETE FROM also_reported WHERE article_id IN ({marks})", ids)
-            self.db.execute(f"DELETE FROM signatures WHERE article_id IN ({marks})", ids)
-            self.db.execute(f"DELETE FROM sentence_vectors WHERE article_id IN ({marks})", ids)
-            cur = self.db.execute(f"DELETE FROM articles WHERE id IN ({marks})", ids)
-        return cur.rowcount
+            for ids in _slices(article_ids):
+                marks = _marks(ids)
+                self.db.execute(f"DELETE FROM chunks WHERE article_id IN ({marks})", ids)
+                self.db.execute(f"DELETE FROM also_reported WHERE article_id IN ({marks})", ids)
+                self.db.execute(f"DELETE FROM signatures WHERE article_id IN ({marks})", ids)
+                self.db.execute(f"DELETE FROM sentence_vectors WHERE article_id IN ({marks})", ids)
+                deleted += self.db.execute(f"DELETE FROM articles WHERE id IN ({marks})", ids).rowcount
+        return deleted
 
     def unfinished(self) -> list[str]:
         """Articles an interrupted write left (`pending` or `removing`)."""
@@ -205,6 +224,47 @@ class Catalogue:
 
     def set_signature(self, article_id: str, minhash: bytes) -> None:
         self.db.execute("INSERT OR REPLACE INTO signatures VALUES (?,?)", (article_id, minhash))
+
+    def _chunk_texts(self, article_ids: Sequence[str], visible: bool) -> list[tuple[str, str]]:
+        """(chunk id, text) of the chunks of these articles (only the visible ones with `visible`)."""
+        state = "AND a.state='ok'" if visible else ""
+        out: list[tuple[str, str]] = []
+        for part in _slices(article_ids):
+            out.extend(
+                self.db.execute(
+                    'SELECT c.id, substr(a.text, c.start + 1, c."end" - c.start) FROM chunks c JOIN articles a '
+                    f"ON a.id=c.article_id WHERE c.article_id IN ({_marks(part)}) {state}",
+                    part,
+                )
+            )
+        return out
+
+    def lexicon_current(self) -> bool:
+        """Whether the lexical index was built by this version (else `build_lexicon` first)."""
+        return lexicon.current(self.db)
+
+    def build_lexicon(self, on_progress: Callable[[int, int], None] | None = None) -> None:
+        """(Re)build the lexical index of the visible chunks in one transaction; `on_progress(done, total)`."""
+        with self._transaction():
+            if lexicon.current(self.db):
+                return  # another process built it while this one waited
+            total = self.chunk_count()
+            ids = [r[0] for r in self.db.execute("SELECT id FROM articles WHERE state='ok' ORDER BY id")]
+
+            def batches() -> Iterator[list[tuple[str, str]]]:
+                for b in range(0, len(ids), 500):
+                    yield self._chunk_texts(ids[b : b + 500], visible=True)
+
+            lexicon.rebuild(self.db, batches(), lambda done: on_progress(done, total) if on_progress else None)
+
+    def lexical_search(self, words: Sequence[str], k: int) -> list[tuple[str, float]]:
+        return lexicon.search(self.db, words, k)
+
+    def document_frequencies(self, words: Sequence[str]) -> tuple[int, dict[str, int]]:
+        return lexicon.document_frequencies(self.db, words)
+
+    def lexicon_chunk_ids(self) -> set[str]:
+        return lexicon.chunk_ids(self.db)
 
     # ---- reading -------------------------------------------------------------------------
 
