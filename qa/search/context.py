@@ -93,7 +93,7 @@ def select_context(
     order: list[str] = []
     best: dict[str, float] = {}
     used = 0
-    for j in np.argsort(-score):
+    for j in np.argsort(-score, kind="stable"):
         aid, i = keys[j]
         have = chosen.setdefault(aid, set())
         if i in have:

@@ -48,7 +48,7 @@ def search(
     fused = rrf(rankings, options.rrf_k)
     if options.rescore_chunks is not None:
         fused = options.rescore_chunks(fused)
-    chunk_ids = sorted(fused, key=fused.__getitem__, reverse=True)
+    chunk_ids = sorted(fused, key=lambda c: (-fused[c], c))  # ties in id order: the same in every process
     hits: list[Hit] = []
     step = 2 * k  # read chunks in fused order, a slice at a time, until k are admitted
     for b in range(0, len(chunk_ids), step):

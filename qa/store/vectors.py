@@ -17,6 +17,12 @@ from ..errors import QAError
 from ..records import Article
 from ..settings import masked_url
 
+# HNSW search breadth. Chroma's default (100) missed some of the true 40 nearest chunks, and which
+# ones depended on the graph, which Chroma builds with several threads: two stores of the same
+# articles gave different results (1 in 60 questions on 10k chunks). At 200 the search found the
+# exact top 40 for 60 of 60 questions in both builds (BENCHMARKS.md has its cost).
+SEARCH_EF = 200
+
 
 def date_number(date: str) -> int:
     """YYYY-MM-DD as an integer for Chroma range filters; 0 when unknown."""
@@ -75,7 +81,12 @@ class Vectors:
         from chromadb.config import Settings as ChromaSettings
 
         settings = ChromaSettings(anonymized_telemetry=False)
-        metadata = {"embedder": embedder_name, "dimension": dimension, "hnsw:space": "cosine"}
+        metadata = {
+            "embedder": embedder_name,
+            "dimension": dimension,
+            "hnsw:space": "cosine",
+            "hnsw:search_ef": SEARCH_EF,
+        }
         try:
             if chroma_url:
                 u = urlparse(chroma_url)
@@ -114,6 +125,7 @@ class Vectors:
                 f"or delete it with `qa --collection {self.name} remove --all` and ingest again."
             )
         self.client = client
+        _search_broadly(collection)
         return collection
 
     def upsert(self, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[dict]) -> None:
@@ -145,14 +157,17 @@ class Vectors:
         return f"{meta.get('embedder', '-')} ({meta.get('dimension', '-')} dims)"
 
     def dense(self, vector: np.ndarray, k: int, where: dict | None = None) -> list[tuple[str, float]]:
-        """(chunk id, cosine similarity) of the nearest chunks. (No `count()` first: Chroma returns
-        what it has, and counting cost 8 ms at 100k chunks and 89 ms at 1M, per question.)"""
-        if self.collection is None:
+        """(chunk id, cosine similarity) of the `k` nearest chunks, ties in id order. Twice as many are
+        asked for, so that among chunks tied at the k-th place (copies of a paragraph) the ones kept
+        do not depend on the graph's order. (No `count()` first: Chroma returns what it has, and
+        counting cost 8 ms at 100k chunks and 89 ms at 1M.)"""
+        if self.collection is None or k <= 0:
             return []
         result = self.collection.query(
-            query_embeddings=[vector.tolist()], n_results=k, where=where or None, include=["distances"]
+            query_embeddings=[vector.tolist()], n_results=2 * k, where=where or None, include=["distances"]
         )
-        return [(i, 1.0 - d) for i, d in zip(result["ids"][0], result["distances"][0], strict=True)]
+        pairs = [(i, 1.0 - d) for i, d in zip(result["ids"][0], result["distances"][0], strict=True)]
+        return sorted(pairs, key=lambda p: (-p[1], p[0]))[:k]
 
     def ids(self) -> set[str]:
         ids: set[str] = set()
@@ -165,3 +180,10 @@ class Vectors:
             if len(got) < step:
                 return ids
             offset += step
+
+
+def _search_broadly(collection: Any) -> None:
+    """Give a collection made before SEARCH_EF was set that search breadth (a setting, no rebuild)."""
+    hnsw = (getattr(collection, "configuration_json", None) or {}).get("hnsw") or {}
+    if int(hnsw.get("ef_search") or 0) < SEARCH_EF:
+        collection.modify(configuration={"hnsw": {"ef_search": SEARCH_EF}})
