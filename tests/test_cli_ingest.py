@@ -389,11 +389,14 @@ def store_checks(home: Path) -> tuple[int, dict[str, bool]]:
 @pytest.mark.slow
 def test_kill_9_mid_ingest_then_rerun(tmp_path):
     """SIGKILL a real `qa ingest` (real MiniLM embedder) while it writes, three times: what is
-    visible stays whole, and a re-run finishes the job with no duplicates."""
+    visible stays whole, and a re-run finishes the job with no duplicates. 300 one-chunk stories:
+    ingest writes them in two batches (256 chunks, then the rest), so a kill can land after the
+    first became visible and before the second is."""
     folder = tmp_path / "in"
-    for i in range(60):
+    stories = 300
+    for i in range(stories):
         write(
-            folder / f"n{i:02d}.txt",
+            folder / f"n{i:03d}.txt",
             f"Story {i}\nSource: Wire\nDate: 2024-01-{i % 28 + 1:02d}\n\nStory {i} begins here. {body(100 + i, 3)}",
         )
     home = tmp_path / "home"
@@ -436,12 +439,12 @@ def test_kill_9_mid_ingest_then_rerun(tmp_path):
     )
     assert final.returncode == 0, final.stderr
     counts = json.loads(final.stdout)["counts"]
-    assert counts["new"] + counts["unchanged"] == 60 and counts["duplicate"] == counts["failed"] == 0, counts
+    assert counts["new"] + counts["unchanged"] == stories and counts["duplicate"] == counts["failed"] == 0, counts
     code, checks = store_checks(home)
     assert code == 0 and all(checks.values()), (seed, checks)
     db = sqlite3.connect(home / "articles.sqlite")
     rows = db.execute("SELECT COUNT(*), COUNT(DISTINCT key), COUNT(DISTINCT title) FROM articles WHERE state='ok'")
-    assert rows.fetchone() == (60, 60, 60)
+    assert rows.fetchone() == (stories, stories, stories)
     db.close()
 
 
