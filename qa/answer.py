@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -10,17 +9,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from .chunking import sentence_spans
+from .claims import names, numbers
 from .embeddings import Embedder
-from .llm import LLM, Messages, model_name
+from .grounding import JUDGE_THRESHOLD, Grounded, Judge, ground, ground_extract
+from .llm import LLM, Judges, Messages, model_name
 from .prompts import REFUSAL, fill, format_passages
 from .records import Answer, Passage, Sentence, Timings
 from .search import Library
 from .search.retrieval import RetrievalOptions, retrieve
 from .terms import terms
-from .verify import cited_text, is_refusal, key_terms_missing, verify
+from .verify import cited_text
 
 EXTRACTIVE_THRESHOLD = 0.45  # below this, the best sentence does not answer the question
-_CITED = re.compile(r"\[\d+\]")
 
 
 @dataclass(frozen=True)
@@ -30,16 +30,17 @@ class AskOptions:
     temperature: float = 0.0
     max_sentences: int = 3
     today: str = ""  # ISO date the question is asked on ("" = not said): "this week" is read from it
+    judge: bool = True  # the model's own yes/no check (when the backend gives probabilities)
+    judge_threshold: float = JUDGE_THRESHOLD
 
 
 def build_messages(question: str, passages: Sequence[Passage], max_sentences: int = 3, today: str = "") -> Messages:
     """Numbered passages inside delimiters the articles cannot know (a per-request tag); with
     `today`, the date the question is asked on, so "this week" means the right week."""
-    tag, blocks = format_passages(passages, salt=question)
+    _, blocks = format_passages(passages, salt=question)
     system = fill("answer_system", refusal=REFUSAL, max_sentences=max_sentences)
     user = fill(
         "answer_user",
-        tag=tag,
         passages=blocks,
         question=" ".join(question.split()),
         today=fill("today", date=today) + "\n\n" if today else "",
@@ -64,7 +65,7 @@ def extract(
     lexical = np.array([len(qterms & set(terms(s))) / max(1, len(qterms)) for _, s in units])
     # a passage that lacks the names and numbers the question is about cannot answer it
     by_number = {p.number: p.text for p in passages}
-    missing = np.array([key_terms_missing(question, by_number[n]) for n, _ in units])
+    missing = np.array([_key_terms_missing(question, by_number[n]) for n, _ in units])
     score = (0.6 * dense + 0.4 * lexical) * (1 - 0.5 * missing)
     picked: list[Sentence] = []
     for j in np.argsort(-score)[:limit]:
@@ -72,6 +73,28 @@ def extract(
             break
         picked.append(Sentence(units[j][1], (units[j][0],), True, round(float(score[j]), 3)))
     return picked
+
+
+def _key_terms_missing(question: str, passage: str) -> float:
+    """Share of the question's names and numbers that the passage does not contain."""
+    needed = names(question) | {f"#{n}" for n in numbers(question)}
+    if not needed:
+        return 0.0
+    low, have = passage.lower(), {f"#{n}" for n in numbers(passage)}
+    return sum(1 for w in needed if (w not in have if w.startswith("#") else w not in low)) / len(needed)
+
+
+def judge_with(llm: LLM | None, enabled: bool = True) -> Judge | None:
+    """The model's own yes/no check (prompts/judge.md) as qa/grounding.py calls it; None when the
+    backend cannot give probabilities or the check is off."""
+    if not enabled or not isinstance(llm, Judges):
+        return None
+
+    def judge(question: str, evidence: str) -> float | None:
+        messages = [{"role": "user", "content": fill("judge", evidence=evidence, question=" ".join(question.split()))}]
+        return llm.yes_probability(messages)
+
+    return judge
 
 
 def answer(
@@ -83,20 +106,19 @@ def answer(
     options: AskOptions = AskOptions(),
     on_token: Callable[[str], None] | None = None,
 ) -> Answer:
-    """Generate an answer and verify every citation in it; with no model (`llm` None), the best
-    supporting sentences, cited."""
+    """Generate an answer and ground it (qa/grounding.py): only sentences the passages state are
+    shown, and a reply they do not support becomes "I don't know" with the closest passages kept.
+    With no model (`llm` None), the best supporting sentences, cited, under the same question check."""
     t0 = time.perf_counter()
     timings = Timings()
     passages = list(passages)
     name = model_name(llm)
     if not passages:
-        return Answer(question, REFUSAL, [], [], name, refused=True, timings=timings)
+        return Answer(question, REFUSAL, [], [], name, refused=True, reason="no passage matched", timings=timings)
     if llm is None:
-        sentences = extract(question, passages, embedder)
+        grounded = ground_extract(question, extract(question, passages, embedder), passages)
         timings.total_ms = (time.perf_counter() - t0) * 1000
-        if not sentences:
-            return Answer(question, REFUSAL, [], passages, name, refused=True, timings=timings)
-        return Answer(question, cited_text(sentences), sentences, passages, name, timings=timings)
+        return _result(question, passages, name, grounded, timings)
 
     messages = build_messages(question, passages, options.max_sentences, options.today)
     pieces: list[str] = []
@@ -113,36 +135,38 @@ def answer(
     timings.completion_tokens = llm.usage.completion_tokens
     timings.first_token_ms = ((first or end) - t0) * 1000
     timings.generation_ms = (end - (first or end)) * 1000
-    timings.total_ms = (end - t0) * 1000
-    incomplete = not llm.usage.finished
+    grounded = ground(question, raw, passages, judge=judge_with(llm, options.judge), threshold=options.judge_threshold)
+    timings.checks_ms = (time.perf_counter() - end) * 1000
+    timings.total_ms = (time.perf_counter() - t0) * 1000
+    return _result(question, passages, name, grounded, timings, raw=raw, incomplete=not llm.usage.finished)
 
-    if is_refusal(raw) and not _CITED.search(raw):
-        return Answer(question, REFUSAL, [], passages, name, refused=True, incomplete=incomplete, timings=timings)
-    sentences = verify(raw, passages, embedder)
-    if not any(s.supported for s in sentences):
-        evidence = extract(question, passages, embedder)
-        if not evidence:
-            return Answer(
-                question,
-                REFUSAL,
-                [],
-                passages,
-                name,
-                refused=True,
-                fallback="the model's answer was not supported by the passages",
-                timings=timings,
-            )
-        return Answer(
-            question,
-            cited_text(evidence),
-            evidence,
-            passages,
-            name,
-            incomplete=incomplete,
-            fallback="the model's answer was not supported by the passages; showing the best evidence instead",
-            timings=timings,
-        )
-    return Answer(question, cited_text(sentences), sentences, passages, name, incomplete=incomplete, timings=timings)
+
+def _result(
+    question: str,
+    passages: list[Passage],
+    name: str,
+    grounded: Grounded,
+    timings: Timings,
+    *,
+    raw: str = "",
+    incomplete: bool = False,
+) -> Answer:
+    text = REFUSAL if grounded.refused else cited_text(grounded.sentences)
+    return Answer(
+        question,
+        text,
+        [] if grounded.refused else grounded.sentences,
+        passages,
+        name,
+        refused=grounded.refused,
+        reason=grounded.reason,
+        incomplete=incomplete,
+        timings=timings,
+        dropped=grounded.dropped + (grounded.sentences if grounded.refused else []),
+        checks=grounded.checks,
+        judge=grounded.judge,
+        raw=raw,
+    )
 
 
 def ask(

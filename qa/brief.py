@@ -262,7 +262,7 @@ def brief(
                 llm, map_messages(topic, local, options.notes), options.notes * 45 + 20, options.temperature, timings
             )
             calls += 1
-            found = to_global(verify_items(note_lines(raw), local, embedder), mapping)
+            found = to_global(verify_items(note_lines(raw), local), mapping)
             kept = [[s for s in item if s.supported] for item in found if any(s.supported for s in item)]
             dropped += sum(not s.supported for item in found for s in item)
             # an article whose notes its passages do not support is noted by its own key sentences
@@ -321,13 +321,13 @@ def brief(
     calls += 1
     progress(calls, calls, "verifying")
     sections = parse_sections(raw)
-    overview = verify_items(sections["overview"], passages, embedder)
-    points = verify_items(sections["key_points"], passages, embedder)[: options.points]
-    proposed = verify_items(sections["disagreements"], passages, embedder)
+    overview = verify_items(sections["overview"], passages)
+    points = verify_items(sections["key_points"], passages)[: options.points]
+    proposed = verify_items(sections["disagreements"], passages)
     # what the model calls a disagreement but is one article's account is left out, and counted
     disputes = _merge([item for item in proposed if two_sided(item, passages)], found_disagreements, 3)
     set_aside = sum(not two_sided(item, passages) for item in proposed)
-    questions = verify_items(sections["open_questions"], passages, embedder)[:2]
+    questions = verify_items(sections["open_questions"], passages)[:2]
     if not any(s.supported for item in overview + points for s in item):
         return finish(
             *extractive,

@@ -59,9 +59,9 @@ def cached(embedder: Embedder) -> Embedder:
     return embedder if isinstance(embedder, CachedEmbedder) else CachedEmbedder(embedder)
 
 
-def verify_items(texts: Sequence[str], passages: Sequence[Passage], embedder: Embedder) -> list[Item]:
+def verify_items(texts: Sequence[str], passages: Sequence[Passage]) -> list[Item]:
     """Each text (a bullet, a paragraph) checked by `qa.citations.verify` against the passages."""
-    return [item for item in (verify(t, passages, embedder) for t in texts) if item]
+    return [item for item in (verify(t, passages) for t in texts) if item]
 
 
 BULLET = re.compile(r"^(?:[-*•·]|\d{1,2}[.)])\s+")

@@ -62,20 +62,27 @@ def neutralise(text: str, tag: str) -> str:
 
 
 def format_passages(passages: Sequence[Passage], salt: str = "") -> tuple[str, str]:
-    """(tag, text): numbered passages inside delimiters the articles cannot know (a per-request
-    tag made from `salt` and the passage texts), article text neutralised."""
-    digest = hashlib.sha1((salt + "".join(p.text for p in passages)).encode()).hexdigest()[:6]
-    tag = f"passage-{digest}"
+    """(tag, text): the passages grouped by article, one header (title, source, date) per run of
+    passages from the same article and each passage as `[n] text`, inside delimiters the articles
+    cannot know (a tag made per request from `salt` and the texts); article text neutralised.
+    One header per article, not per passage: prompt tokens are the time a local model waits."""
+    digest = hashlib.sha1((salt + "".join(p.text for p in passages)).encode()).hexdigest()[:4]
+    tag = f"doc-{digest}"
+    groups: list[list[Passage]] = []
+    for p in passages:
+        if groups and groups[-1][-1].article_id == p.article_id:
+            groups[-1].append(p)
+        else:
+            groups.append([p])
     blocks = [
         fill(
             "passage",
             tag=tag,
-            number=p.number,
-            title=neutralise(p.title, tag),
-            source=neutralise(p.source, tag),
-            date=p.date or "undated",
-            text=neutralise(p.text, tag),
+            title=neutralise(group[0].title, tag) or "untitled",
+            source=neutralise(group[0].source, tag),
+            date=group[0].date or "undated",
+            windows="\n".join(f"[{p.number}] {neutralise(' '.join(p.text.split()), tag)}" for p in group),
         )
-        for p in passages
+        for group in groups
     ]
-    return tag, "\n\n".join(blocks)
+    return tag, "\n".join(blocks)

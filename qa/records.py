@@ -60,6 +60,7 @@ class Passage:
     date: str = ""
     url: str = ""
     score: float = 0.0
+    best: tuple[int, int] | None = None  # offsets in `text` of its sentence that scored best for the question
 
 
 @dataclass(frozen=True)
@@ -69,17 +70,21 @@ class Sentence:
     text: str
     citations: tuple[int, ...]
     supported: bool
-    support: float = 0.0
+    support: float = 0.0  # share of its content words that its cited passages contain
     added_citation: bool = False  # the code, not the model, attached the citation
+    evidence: tuple[int, int, int] | None = None  # (passage number, start, end): where the passage states it
+    missing: tuple[str, ...] = ()  # when not supported: what its passages lack (a name, "#3", a word stem, "!not")
 
 
 @dataclass
 class Timings:
+    sources_ms: float = 0.0  # from the command's start until the passages were ready to show
     retrieval_ms: float = 0.0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     first_token_ms: float = 0.0
     generation_ms: float = 0.0
+    checks_ms: float = 0.0  # grounding after generation: claims, question terms, the model's own check
     total_ms: float = 0.0
 
     @property
@@ -115,9 +120,18 @@ class Answer(Cites):
     passages: list[Passage]
     model: str
     refused: bool = False
-    fallback: str = ""  # why the answer is extractive evidence rather than the model's words
+    reason: str = ""  # why it refused, when it did
     incomplete: bool = False
     timings: Timings = field(default_factory=Timings)
+    dropped: list[Sentence] = field(default_factory=list)  # the model's sentences the passages do not state
+    checks: list[str] = field(default_factory=list)  # which grounding checks ran (qa/grounding.py)
+    judge: float | None = None  # the model's own check: P(the evidence answers the question)
+    raw: str = ""  # the model's reply as it wrote it
+
+    @property
+    def proposed(self) -> int:
+        """Sentences the model proposed: shown and dropped."""
+        return len(self.sentences) + len(self.dropped)
 
 
 def sentence_json(s: Sentence, *, scores: bool = True) -> dict:
@@ -125,6 +139,10 @@ def sentence_json(s: Sentence, *, scores: bool = True) -> dict:
     data: dict = {"text": s.text, "citations": list(s.citations), "supported": s.supported}
     if scores:
         data.update(support=s.support, citation_added=s.added_citation)
+        if s.evidence:
+            data["evidence"] = {"passage": s.evidence[0], "start": s.evidence[1], "end": s.evidence[2]}
+        if s.missing:
+            data["missing"] = list(s.missing)
     return data
 
 

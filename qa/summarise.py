@@ -264,10 +264,10 @@ def shape_items(
     headline_text, lines = parse_lines(raw)
     if options.style == "paragraph":
         body = " ".join(([headline_text] if headline_text else []) + lines)
-        items = verify_items([body], passages, embedder)
+        items = verify_items([body], passages)
         return [], trim(items, options.word_limit)
-    headline = verify(headline_text, passages, embedder) if headline_text else []
-    points = verify_items(lines, passages, embedder)[: options.bullets]
+    headline = verify(headline_text, passages) if headline_text else []
+    points = verify_items(lines, passages)[: options.bullets]
     return headline, trim(points, max(options.word_limit - word_count(headline), 10))
 
 
@@ -319,7 +319,7 @@ def summarise(
                 timings,
             )
             calls += 1
-            found = to_global(verify_items(note_lines(raw), local, embedder), mapping)
+            found = to_global(verify_items(note_lines(raw), local), mapping)
             # only what the passages support goes on to the merge (the count of the rest is reported)
             notes += [[s for s in item if s.supported] for item in found if any(s.supported for s in item)]
             dropped += sum(not s.supported for item in found for s in item)

@@ -1,10 +1,11 @@
 """Citations verified by code (the verifier): the model proposes `[n]`, this module checks every one.
 
 - a citation to a passage that was not given is removed;
-- each sentence is scored against its cited passages (lexical overlap plus embedding
-  similarity with the passage's best sentence, halved when it states a number or a name the
-  passage does not contain) and flagged when unsupported;
-- a supported sentence without a citation gets the passage that supports it best.
+- each sentence is checked against its cited passages by reading the claim (qa/claims.py: the
+  passage must state its names, numbers, negation and content words) and flagged when it is not
+  stated, with what is missing;
+- a sentence its citations do not state but another passage does is given that passage, and
+  every supported sentence carries where in its passage it is stated (the quote shown to a reader).
 """
 
 from __future__ import annotations
@@ -12,15 +13,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-import numpy as np
-
 from .chunking import sentence_spans
-from .embeddings import Embedder
+from .claims import ClaimCheck, check_claim, content_stems, numbers
 from .prompts import CITATION, REFUSAL
 from .records import Passage, Sentence
-from .terms import STOPWORDS, terms
 
-SUPPORT_THRESHOLD = 0.55
 _TRAILING = re.compile(r"([.!?])((?:\s*\[\s*\d+\s*(?:[,;]\s*\d+\s*)*\])+)")
 _REFUSAL_HINTS = (
     "i don't know",
@@ -56,108 +53,56 @@ def is_refusal(text: str) -> bool:
     return REFUSAL.lower() in low or any(h in low[:160] for h in _REFUSAL_HINTS)
 
 
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+def _evidence(sentence: str, passage: Passage) -> tuple[int, int]:
+    """Where in the passage the sentence is stated: the run of passage sentences (one, or two
+    neighbours) that holds most of its content words, as offsets in the passage text."""
+    spans = sentence_spans(passage.text) or [(0, len(passage.text))]
+    wanted = content_stems(sentence) | {f"#{n}" for n in numbers(sentence)}
+
+    def held(a: int, b: int) -> int:
+        piece = passage.text[a:b]
+        return len(wanted & (content_stems(piece) | {f"#{n}" for n in numbers(piece)}))
+
+    runs = [(a, b) for a, b in spans] + [(spans[i][0], spans[i + 1][1]) for i in range(len(spans) - 1)]
+    # most content words held; among equals the shortest run (a single sentence over a pair)
+    return max(runs, key=lambda r: (held(*r), -(r[1] - r[0])))
 
 
-def numbers_match(sentence: str, passage: str) -> bool:
-    """Every number in the sentence occurs in the passage: figures are where small models invent."""
-    have = {n.replace(",", "") for n in _NUMBER.findall(passage)}
-    return all(n.replace(",", "") in have for n in _NUMBER.findall(sentence))
+def _check(sentence: str, passages: Sequence[Passage]) -> ClaimCheck:
+    """The sentence against the passages together (a sentence may join facts of two of them)."""
+    text = "\n".join(p.text for p in passages)
+    context = "\n".join(f"{p.title} {p.date}" for p in passages)
+    return check_claim(sentence, text, context)
 
 
-_FIRST_NAME = re.compile(r"(?:^|[.!?]\s+)([A-Z][\w-]*[’']s|[A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*)+)")
-_NAME = re.compile(r"(?<=[^\s.!?\"“(])\s+([A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*)*)")
-
-
-def names(text: str) -> set[str]:
-    """Capitalised words that name something: any not at the start of a sentence, and a
-    sentence's first word when it is possessive ("Meta's") or starts a run of capitals."""
-    found = set()
-    spans = [m.group(1) for m in _NAME.finditer(text)]
-    spans += [m.group(1) for m in _FIRST_NAME.finditer(text)]
-    for span in spans:
-        for word in span.split():
-            word = re.sub(r"[’']s$", "", word).lower()
-            if len(word) > 1 and word not in STOPWORDS:
-                found.add(word)
-    return found
-
-
-def key_terms_missing(claim: str, passage: str) -> float:
-    """Share of the claim's names and numbers that the passage does not contain."""
-    needed = names(claim) | {n.replace(",", "") for n in _NUMBER.findall(claim)}
-    if not needed:
-        return 0.0
-    low = passage.lower().replace(",", "")
-    have = {w for w in needed if re.search(r"(?<!\w)" + re.escape(w), low)}
-    return 1 - len(have) / len(needed)
-
-
-def _lexical_support(sentence: str, passage: str) -> float:
-    words = set(terms(sentence))
-    if not words:
-        return 1.0
-    have = set(terms(passage))
-    return len(words & have) / len(words)
-
-
-class SupportScorer:
-    """Scores how well a passage supports a sentence: mean of lexical coverage and the best
-    embedding similarity between the sentence and any sentence of the passage."""
-
-    def __init__(self, passages: Sequence[Passage], embedder: Embedder | None):
-        self.passages = {p.number: p for p in passages}
-        self.embedder = embedder
-        self._units: dict[int, np.ndarray] = {}
-        if embedder is not None and passages:
-            texts, owners = [], []
-            for p in passages:
-                for a, b in sentence_spans(p.text):
-                    texts.append(p.text[a:b])
-                    owners.append(p.number)
-            vectors = embedder.embed(texts)
-            for number in self.passages:
-                self._units[number] = vectors[[i for i, o in enumerate(owners) if o == number]]
-
-    def scores(self, sentence: str, numbers: Sequence[int]) -> dict[int, float]:
-        sims: dict[int, float] = {}
-        vector = self.embedder.embed([sentence])[0] if self.embedder is not None else None
-        for n in numbers:
-            text = self.passages[n].text
-            lexical = _lexical_support(sentence, text)
-            if vector is not None and len(self._units.get(n, [])):
-                dense = float(np.max(self._units[n] @ vector))
-                sims[n] = 0.5 * lexical + 0.5 * dense
-            else:
-                sims[n] = lexical
-            if not numbers_match(sentence, text) or key_terms_missing(sentence, text) > 0:
-                sims[n] *= 0.5  # a figure or a name the passage does not contain is not supported by it
-        return sims
-
-
-def verify(
-    text: str, passages: Sequence[Passage], embedder: Embedder | None, threshold: float = SUPPORT_THRESHOLD
-) -> list[Sentence]:
-    """Check every sentence of a model answer against the passages it was given."""
-    given = {p.number for p in passages}
-    scorer = SupportScorer(passages, embedder)
+def verify(text: str, passages: Sequence[Passage]) -> list[Sentence]:
+    """Check every sentence of model text against the passages it was given (qa/claims.py):
+    a sentence is supported when the passages it cites state it, names, numbers, negation and
+    content words; a citation to a passage not given is dropped; a sentence its own citations do
+    not state but one other passage does gets that passage (`added_citation`)."""
+    by_number = {p.number: p for p in passages}
     out: list[Sentence] = []
-    for sentence, numbers in split_answer(text):
-        valid = tuple(dict.fromkeys(n for n in numbers if n in given))  # drop invented ids, keep order
-        if valid:
-            scores = scorer.scores(sentence, valid)
-            best = max(scores.values())
-            kept = tuple(n for n in valid if scores[n] >= threshold) or valid
-            out.append(Sentence(sentence, kept, best >= threshold, round(best, 3)))
-        elif given:
-            scores = scorer.scores(sentence, sorted(given))
-            number = max(scores, key=scores.__getitem__)
-            if scores[number] >= threshold:
-                out.append(Sentence(sentence, (number,), True, round(scores[number], 3), added_citation=True))
-            else:
-                out.append(Sentence(sentence, (), False, round(scores[number], 3)))
+    for sentence, numbers_ in split_answer(text):
+        valid = tuple(dict.fromkeys(n for n in numbers_ if n in by_number))  # drop invented ids, keep order
+        checks = {n: _check(sentence, [by_number[n]]) for n in by_number}
+        stating = [n for n in valid if checks[n].stated]
+        if stating:
+            cited, added = tuple(stating), False
+        elif valid and _check(sentence, [by_number[n] for n in valid]).stated:
+            cited, added = valid, False  # stated by the cited passages together
         else:
-            out.append(Sentence(sentence, (), False, 0.0))
+            others = [n for n in by_number if checks[n].stated]
+            cited, added = (tuple(others[:1]), True) if others else ((), False)
+        if cited:
+            first = by_number[cited[0]]
+            a, b = _evidence(sentence, first)
+            check = _check(sentence, [by_number[n] for n in cited])
+            out.append(Sentence(sentence, cited, True, check.coverage, added, evidence=(first.number, a, b)))
+            continue
+        # not stated: keep the citations the model gave (they are shown with the flag) and say what is missing
+        nearest = min(valid or tuple(by_number) or (0,), key=lambda n: len(checks[n].missing) if n in checks else 0)
+        check = checks.get(nearest, ClaimCheck(False, ("no passage",), 0.0))
+        out.append(Sentence(sentence, valid, False, check.coverage, missing=check.missing))
     return out
 
 

@@ -46,6 +46,19 @@ class FakeLLM:
             yield word + " "
 
 
+@dataclass
+class FakeJudgingLLM(FakeLLM):
+    """A fake that can also answer the model's own yes/no check: P(yes) from `judgments` in turn
+    (the last repeats; None: the server gave no probabilities), with the check's messages kept."""
+
+    judgments: list[float | None] = field(default_factory=lambda: [0.9])
+    judged: list[Messages] = field(default_factory=list)
+
+    def yes_probability(self, messages: Messages) -> float | None:
+        self.judged.append(messages)
+        return self.judgments.pop(0) if len(self.judgments) > 1 else self.judgments[0]
+
+
 class FakeEmbedder:
     """Deterministic bag-of-words hashing embedder: shared words give similar vectors."""
 

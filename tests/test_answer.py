@@ -120,10 +120,12 @@ def test_cited_answer_from_the_model_is_verified(library, embedder):
     prompt = fake.calls[0][1]["content"]
     assert STRIKE in prompt and "7 per cent" in prompt
     assert not result.refused
-    first = result.sentences[0]
+    [first] = result.sentences  # the invented claim is not shown
     assert first.supported and first.citations
     assert "7 per cent" in result.passages[first.citations[0] - 1].text
-    assert not result.sentences[1].supported  # the invented claim is flagged
+    [invented] = result.dropped
+    assert not invented.supported and "car" in invented.missing
+    assert "car" not in result.text
     assert all(n <= len(result.passages) for s in result.sentences for n in s.citations)
 
 
@@ -136,14 +138,15 @@ def test_model_refusal_is_reported_plainly(library, embedder):
     assert result.refused and result.text == REFUSAL and result.sentences == []
 
 
-def test_unsupported_answer_falls_back_to_extractive_evidence(library, embedder):
+def test_unsupported_answer_is_a_refusal_with_the_closest_passages_kept(library, embedder):
     result = ask(
         STRIKE,
         library=library,
         llm=FakeLLM(replies=["Bananas are a good source of potassium [1]."]),
     )
-    assert result.fallback
-    assert result.sentences and all(s.supported and s.citations for s in result.sentences)
+    assert result.refused and result.text == REFUSAL and result.sentences == []
+    assert result.passages and "stated by the passages" in result.reason
+    assert result.dropped[0].text == "Bananas are a good source of potassium."
 
 
 def test_extractive_backend_cites_sentences_or_says_it_does_not_know(library, embedder):

@@ -110,7 +110,7 @@ def test_one_call_summary_is_verified_like_an_answer(opened, embedder):
     summary = summarise(article, llm=fake, embedder=embedder)
     assert len(fake.calls) == 1 and summary.parts == 1 and summary.calls == 1
     user = fake.calls[0][1]["content"]
-    assert "<passage-" in user and "[1]" in user and "Summarise this article." in user
+    assert "<doc-" in user and "[1]" in user and "Summarise this article." in user
     assert summary.headline[0].supported and summary.headline[0].citations == (1,)
     second, invented, renumbered = summary.points
     assert second[0].supported and second[0].citations == (2,)

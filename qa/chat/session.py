@@ -75,7 +75,7 @@ def turn_markdown(turn: Turn, number: int | None = None, full_passages: bool = T
     if result is None:
         return "\n".join(lines + ["*Stopped before the answer was finished.*", ""])
     lines += [result.text, ""]
-    notes = [f"Note: {result.fallback}."] if result.fallback else []
+    notes = [f"Why: {result.reason}."] if result.refused and result.reason else []
     if result.incomplete:
         notes.append("The answer was cut off before the model finished (incomplete).")
     notes += [f"Not supported by the cited passages: “{s.text}”" for s in result.sentences if not s.supported]
@@ -125,20 +125,37 @@ def sessions_dir(home: Path, collection: str) -> Path:
 
 def _passage_from(d: dict) -> Passage:
     known = {f.name for f in fields(Passage)}
-    return Passage(**{k: v for k, v in d.items() if k in known})  # sessions saved before may carry `chunk_id`
+    p = {k: v for k, v in d.items() if k in known}  # sessions saved before may carry `chunk_id`
+    if p.get("best") is not None:
+        p["best"] = tuple(p["best"])
+    return Passage(**p)
+
+
+def _sentence_from(d: dict) -> Sentence:
+    known = {f.name for f in fields(Sentence)}
+    s = {k: v for k, v in d.items() if k in known}
+    s["citations"] = tuple(s["citations"])
+    if s.get("evidence") is not None:
+        s["evidence"] = tuple(s["evidence"])
+    s["missing"] = tuple(s.get("missing", ()))
+    return Sentence(**s)
 
 
 def _answer_from(d: dict) -> Answer:
     return Answer(
         question=d["question"],
         text=d["text"],
-        sentences=[Sentence(**{**s, "citations": tuple(s["citations"])}) for s in d["sentences"]],
+        sentences=[_sentence_from(s) for s in d["sentences"]],
         passages=[_passage_from(p) for p in d["passages"]],
         model=d["model"],
         refused=d["refused"],
-        fallback=d["fallback"],
+        reason=d.get("reason") or d.get("fallback", ""),  # sessions saved before grounding kept "fallback"
         incomplete=d["incomplete"],
         timings=Timings(**d["timings"]),
+        dropped=[_sentence_from(s) for s in d.get("dropped", [])],
+        checks=list(d.get("checks", [])),
+        judge=d.get("judge"),
+        raw=d.get("raw", ""),
     )
 
 

@@ -39,6 +39,8 @@ from ..search.options import Filters
 from ..settings import Settings, load_settings, make_home, prepare_environment
 from . import views
 
+_IMPORTED = time.perf_counter()
+
 out = Console()
 err = Console(stderr=True)
 
@@ -136,6 +138,20 @@ def show_notices() -> None:
 def waiting(message: str) -> None:
     """Said while another qa process holds the collection's write lock."""
     err.print(f"[yellow]{message}[/yellow]")
+
+
+def since_start_ms() -> float:
+    """Milliseconds since this process started (Linux: from /proc), else since qa.cli was imported:
+    what a user waits from pressing Enter, interpreter start and imports included."""
+    try:
+        ticks = os.sysconf("SC_CLK_TCK")
+        with open("/proc/self/stat", encoding="ascii") as stat:
+            started = int(stat.read().rsplit(")", 1)[1].split()[19]) / ticks
+        with open("/proc/uptime", encoding="ascii") as uptime:
+            now = float(uptime.read().split()[0])
+        return max(0.0, (now - started) * 1000)
+    except (OSError, ValueError, IndexError):
+        return (time.perf_counter() - _IMPORTED) * 1000
 
 
 def load_llm(settings: Settings) -> LLM | None:

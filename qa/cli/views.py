@@ -138,6 +138,23 @@ def checks_table(checks: Sequence[Check], title: str) -> Table:
 # ---- answers -------------------------------------------------------------------------------
 
 
+def passage_text(p: Passage, limit: int = 260) -> Text:
+    """The passage as a quote, its best sentence for the question in bold, cut to about `limit` characters
+    around it."""
+    if not p.best:
+        return Text(f"“{snippet(p.text, limit)}”", style="dim")
+    a, b = p.best
+    flat = lambda s: " ".join(s.split())
+    best = flat(p.text[a:b])
+    room = max(0, limit - len(best))
+    before, after = flat(p.text[:a]), flat(p.text[b:])
+    before = before if len(before) <= room // 3 else "…" + before[len(before) - room // 3 :].lstrip()
+    after = after if len(after) <= room - len(before) else after[: room - len(before)].rstrip() + "…"
+    return Text.assemble(
+        "“", (before + " " if before else "", "dim"), (best, "bold"), (" " + after if after else "", "dim"), "”"
+    )
+
+
 def sources_panel(passages: Sequence[Passage], title: str = "Sources") -> Panel:
     table = Table(show_header=False, show_edge=False, box=None, padding=(0, 1))
     table.add_column(style="bold cyan", no_wrap=True)
@@ -147,20 +164,27 @@ def sources_panel(passages: Sequence[Passage], title: str = "Sources") -> Panel:
         body = [head]
         if p.url:
             body.append(Text(p.url, style="blue underline"))
-        body.append(Text(f"“{snippet(p.text, 220)}”", style="dim"))
+        body.append(passage_text(p))
         table.add_row(f"[{p.number}]", Group(*body))
     return Panel(table, title=title, title_align="left", border_style="cyan")
 
 
 def answer_view(answer: Answer) -> Group:
     parts: list[RenderableType] = [Markdown(answer.text)]
-    if answer.fallback:
-        parts.append(Text(f"Note: {answer.fallback}.", style="yellow"))
+    if answer.refused and answer.reason:
+        parts.append(Text(f"Why: {answer.reason}.", style="yellow"))
     if answer.incomplete:
         parts.append(Text("The answer was cut off before the model finished (incomplete).", style="yellow"))
     flagged = [s for s in answer.sentences if not s.supported]
     for s in flagged:
         parts.append(Text(f"⚠ not supported by the cited passages: “{snippet(s.text, 160)}”", style="red"))
+    if answer.dropped and not answer.refused:
+        parts.append(
+            Text(
+                f"{len(answer.dropped)} sentence(s) of the model's answer left out: the passages do not state them.",
+                style="dim",
+            )
+        )
     added = [s for s in answer.sentences if s.added_citation]
     if added:
         parts.append(Text(f"{len(added)} citation(s) added by verification.", style="dim"))
@@ -177,7 +201,38 @@ def timings_line(answer: Answer) -> Text:
             f"{t.tokens_per_s:.1f} tok/s",
         ]
     bits.append(f"total {t.total_ms / 1000:.1f} s")
+    if answer.checks:
+        bits.append("checked: " + ", ".join(answer.checks))
     return Text(" · ".join(bits), style="dim")
+
+
+def evidence_view(answer: Answer) -> Text:
+    """Where the passages state each shown sentence: the quote a reader can check."""
+    by_number = {p.number: p for p in answer.passages}
+    lines = Text()
+    seen: set[str] = set()
+    for s in answer.sentences:
+        if not s.evidence or s.evidence[0] not in by_number:
+            continue
+        n, a, b = s.evidence
+        quote = " ".join(by_number[n].text[a:b].split())
+        if quote in seen:
+            continue
+        seen.add(quote)
+        lines.append(f"[{n}] ", style="bold cyan").append(f"“{snippet(quote, 300)}”\n", style="italic")
+    lines.rstrip()
+    return lines
+
+
+def checked_answer_parts(answer: Answer) -> list[RenderableType]:
+    """After the passages were shown: the checked answer with the quotes that state it, or the refusal
+    with the closest passages (one line each: they are on screen above)."""
+    parts: list[RenderableType] = [answer_view(answer)]
+    if answer.sentences:
+        parts.append(evidence_view(answer))
+    elif answer.refused and answer.passages:
+        parts.append(compact_sources(answer.passages[:3], title=CLOSEST, hint=""))
+    return parts
 
 
 def answer_parts(answer: Answer, sources: Callable[[list[Passage]], RenderableType]) -> list[RenderableType]:
@@ -194,7 +249,9 @@ def answer_parts(answer: Answer, sources: Callable[[list[Passage]], RenderableTy
 # ---- chat ----------------------------------------------------------------------------------
 
 
-def compact_sources(passages: Sequence[Passage]) -> Panel:
+def compact_sources(
+    passages: Sequence[Passage], title: str = "Sources", hint: str = "/open N for the passage"
+) -> Panel:
     """One line per cited passage: number, title, source and date (/open N shows it in full)."""
     table = Table(show_header=False, show_edge=False, box=None, padding=(0, 1), expand=True)
     table.add_column(style="bold cyan", no_wrap=True)
@@ -206,9 +263,9 @@ def compact_sources(passages: Sequence[Passage]) -> Panel:
         )
     return Panel(
         table,
-        title="Sources",
+        title=title,
         title_align="left",
-        subtitle="/open N for the passage",
+        subtitle=hint or None,
         subtitle_align="right",
         border_style="cyan",
     )

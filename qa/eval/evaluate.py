@@ -24,7 +24,7 @@ from . import metrics
 from .corpora import Corpora, resolve_gold
 from .gold import EvalItem, EvalOptions, EvalSet
 from .respond import respond
-from .scoring import score, summary_scores, support_rate
+from .scoring import score, summary_scores
 
 # one row of results.jsonl: every key, in this order, for every kind of item
 _ROW: dict = {
@@ -40,6 +40,10 @@ _ROW: dict = {
     "answer": "",
     "refused": False,
     "fallback": "",
+    "reason": "",
+    "dropped": [],
+    "checks": [],
+    "judge": None,
     "raw": "",
     "short": "",
     "choice": None,
@@ -89,7 +93,8 @@ def run_summary_item(
     text = result.text
     m = summary_scores(text, item.summary)
     if result.sentences:
-        m["support_rate"] = support_rate(result.sentences, result.fallback)
+        supported = sum(s.supported for s in result.sentences) / len(result.sentences)
+        m["support_rate"] = 0.0 if result.fallback else supported
     elapsed = time.perf_counter() - t0
     m.update(
         latency_s=round(elapsed, 3),
@@ -150,7 +155,10 @@ def run_item(
         ],
         answer=result.text,
         refused=result.refused,
-        fallback=result.fallback,
+        reason=result.reason,
+        dropped=[sentence_json(s) for s in result.dropped],
+        checks=result.checks,
+        judge=result.judge,
         raw=outcome.raw,
         short=outcome.short,
         choice=outcome.choice,

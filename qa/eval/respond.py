@@ -71,6 +71,57 @@ def _clean_short(text: str) -> str:
     return text.strip().rstrip(".").strip()
 
 
+_TOKEN = re.compile(r"\w+(?:[.,'’-]\w+)*")
+
+
+def _is_name_word(word: str) -> bool:
+    return word[:1].isupper() or word[:1].isdigit()
+
+
+def snap_to_passages(short: str, passages: Sequence[Passage]) -> str:
+    """The short answer as the passages write it: found verbatim (case and spacing aside), the
+    passage's own words; a partial name ("Benedict XVI") completed to the capitalised run it sits in
+    ("Pope Benedict XVI"); otherwise the passage span of about its length with the best token F1
+    (0.6 or more, its numbers kept), else the model's words unchanged. Exact match scores spans of the source."""
+    words = _TOKEN.findall(re.sub(r"^(?:the|a|an)\s+", "", short, flags=re.I))
+    if not words or not passages:
+        return short
+    digits = {w for w in words if any(c.isdigit() for c in w)}
+    want = [w.lower() for w in words]
+    best, best_f1 = short, 0.0
+    for p in passages:
+        tokens = list(_TOKEN.finditer(p.text))
+        lowered = [t.group(0).lower() for t in tokens]
+        for i in range(len(tokens)):
+            if lowered[i : i + len(want)] == want:
+                a, b = i, i + len(want) - 1
+                if all(_is_name_word(w) for w in words if w.lower() not in ("of", "the", "de")):
+                    while (
+                        a > 0
+                        and _is_name_word(tokens[a - 1].group(0))
+                        and not _starts_sentence(p.text, tokens[a - 1].start())
+                    ):
+                        a -= 1
+                    while (
+                        b + 1 < len(tokens)
+                        and tokens[b + 1].group(0)[:1].isupper()
+                        and p.text[tokens[b].end() : tokens[b + 1].start()] == " "
+                    ):
+                        b += 1
+                return p.text[tokens[a].start() : tokens[b].end()]
+        for size in range(max(1, len(want) - 1), len(want) + 3):
+            for i in range(len(tokens) - size + 1):
+                f1 = metrics.token_f1(" ".join(lowered[i : i + size]), [" ".join(want)])
+                if f1 > best_f1 and digits <= {t.group(0) for t in tokens[i : i + size]}:
+                    best, best_f1 = p.text[tokens[i].start() : tokens[i + size - 1].end()], f1
+    return best if best_f1 >= 0.6 else short
+
+
+def _starts_sentence(text: str, at: int) -> bool:
+    before = text[:at].rstrip()
+    return not before or before[-1] in '.!?"“:\n'
+
+
 def choose_by_support(
     question: str, choices: Sequence[str], passages: Sequence[Passage], embedder: Embedder
 ) -> int | None:
@@ -133,7 +184,8 @@ def respond(
                 talk = talk + [{"role": "user", "content": fill("short_user", question=item.question, refusal=REFUSAL)}]
                 reply = recorder.complete(talk, max_tokens=options.short_tokens, temperature=options.ask.temperature)
                 talk = talk + [{"role": "assistant", "content": reply}]
-                out.short = "" if is_refusal(reply) else _clean_short(reply)
+                cited = result.cited or passages
+                out.short = "" if is_refusal(reply) else snap_to_passages(_clean_short(reply), cited)
             if item.choices:
                 talk = talk + [
                     {

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..records import Sentence
+from ..llm import EXTRACTIVE
+from ..records import Answer
 from ..verify import split_answer
 from . import metrics
 from .gold import HIT_K, EvalItem
@@ -53,14 +54,22 @@ def score(
     validity = metrics.citation_validity(cited, len(passages))
     if validity is not None:
         m["citation_validity"] = validity
-    if not result.refused and result.sentences:
-        m["support_rate"] = support_rate(result.sentences, result.fallback)
+    rate = support_rate(result)
+    if rate is not None:
+        m["support_rate"] = rate
+    if not item.unanswerable and "answer_recall" in m:  # a refusal without the answer in context is right
+        key = "refused_in_context" if m["answer_recall"] else "refused_not_in_context"
+        m[key] = float(result.refused)
     return m
 
 
-def support_rate(sentences: Sequence[Sentence], fallback: str) -> float:
-    """Share of sentences supported by their citations; 0 when none was and the text fell back to evidence."""
-    return 0.0 if fallback else sum(s.supported for s in sentences) / len(sentences)
+def support_rate(result: Answer) -> float | None:
+    """Share of the sentences the model proposed that its cited passages state (qa/claims.py), counting
+    the ones grounding dropped: what the model got right, not only what survived to be shown. None
+    when it proposed none (it refused, or no model wrote the answer)."""
+    if result.model == EXTRACTIVE or not result.proposed:
+        return None
+    return sum(s.supported for s in [*result.sentences, *result.dropped]) / result.proposed
 
 
 def summary_scores(text: str, references: str) -> dict[str, float]:
@@ -87,6 +96,8 @@ ORDER = [
     "context_hit",
     "refusal",
     "false_refusal",
+    "refused_in_context",
+    "refused_not_in_context",
     "misled",
     "citation_validity",
     "support_rate",
@@ -112,9 +123,11 @@ LABELS = {
     "context_hit": "gold article in context",
     "refusal": "refusal accuracy (unanswerable)",
     "false_refusal": "refused although answerable",
+    "refused_in_context": "refused, answer in the context (a loss)",
+    "refused_not_in_context": "refused, answer not in the context (right)",
     "misled": "gave the planted wrong answer",
     "citation_validity": "citation validity",
-    "support_rate": "support rate",
+    "support_rate": "support rate (model sentences stated by their passages)",
     "rouge1": "ROUGE-1 F",
     "rouge2": "ROUGE-2 F",
     "rougeL": "ROUGE-L F",

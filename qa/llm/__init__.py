@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 Messages = list[dict[str, str]]
 EXTRACTIVE = "extractive"  # the name answers carry when no model wrote them (`--llm extractive`)
@@ -35,6 +35,14 @@ class LLM(Protocol):
     def complete(self, messages: Messages, *, max_tokens: int = 320, temperature: float = 0.0) -> str: ...
 
     def stream(self, messages: Messages, *, max_tokens: int = 320, temperature: float = 0.0) -> Iterator[str]: ...
+
+
+@runtime_checkable
+class Judges(Protocol):
+    """A backend that can say how likely its answer to a yes/no question is "yes" (from token
+    log-probabilities): the model's own check in qa/grounding.py. Not every server can."""
+
+    def yes_probability(self, messages: Messages) -> float | None: ...
 
 
 def model_name(llm: LLM | None) -> str:

@@ -3,6 +3,7 @@ local engine's loopback server, through the `openai` client."""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -122,3 +123,41 @@ class OpenAIChat:
                 events.close()  # hang up when the caller stops early (Ctrl-C), or the server generates on
         if not self.usage.completion_tokens:
             self.usage.completion_tokens = pieces
+
+    def yes_probability(self, messages: Messages) -> float | None:
+        """P("yes") against P("no") for the reply's first token, from the server's log-probabilities;
+        None when the server gives none (many OpenAI-compatible servers do not)."""
+        import openai
+
+        try:
+            response = self.client.chat.completions.create(
+                model=self.model,
+                messages=_wire(messages),
+                max_tokens=1,
+                temperature=0.0,
+                logprobs=True,
+                top_logprobs=10,
+            )
+        except openai.BadRequestError:
+            return None  # a server that refuses the logprobs parameter
+        except (openai.OpenAIError, ValueError) as exc:
+            raise self._error(exc) from None
+        usage = response.usage
+        self.usage = Usage(usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0, True)
+        return yes_share(response)
+
+
+def yes_share(response: Any) -> float | None:
+    """P(yes) / (P(yes) + P(no)) over the first token's alternatives; None without log-probabilities."""
+    logprobs = response.choices[0].logprobs if response.choices else None
+    content = getattr(logprobs, "content", None) if logprobs else None
+    if not content:
+        return None
+    yes = no = 0.0
+    for alternative in content[0].top_logprobs or []:
+        word = alternative.token.strip().lower()
+        if word == "yes":
+            yes += math.exp(alternative.logprob)
+        elif word == "no":
+            no += math.exp(alternative.logprob)
+    return yes / (yes + no) if yes + no > 0 else None

@@ -93,8 +93,15 @@ def select_context(
     order: list[str] = []
     best: dict[str, float] = {}
     used = 0
-    for j in np.argsort(-score, kind="stable"):
+    ranked = np.argsort(-score, kind="stable")
+    rank_of = {keys[j]: r for r, j in enumerate(ranked)}
+    # adaptive budget: once `min_budget` tokens are in, a sentence scoring under `falloff` x the best
+    # one is not worth the seconds a local model spends reading it (nor are those after it)
+    floor = options.falloff * float(score[ranked[0]]) if options.falloff and len(ranked) else -np.inf
+    for j in ranked:
         aid, i = keys[j]
+        if used >= options.min_budget and score[j] < floor:
+            break
         have = chosen.setdefault(aid, set())
         if i in have:
             continue
@@ -118,6 +125,8 @@ def select_context(
         art = texts[aid]
         for run in _windows(chosen[aid]):
             start, end = spans[aid][run[0]][0], spans[aid][run[-1]][1]
+            lead = min(run, key=lambda x: rank_of.get((aid, x), len(keys)))  # the sentence that drew it in
+            a, b = spans[aid][lead]
             passages.append(
                 Passage(
                     number=len(passages) + 1,
@@ -130,6 +139,7 @@ def select_context(
                     date=art.date,
                     url=art.url,
                     score=best[aid],
+                    best=(a - start, b - start),
                 )
             )
     return passages

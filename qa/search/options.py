@@ -48,7 +48,8 @@ class RetrievalOptions:
     chunks scored (`dense_weight` x similarity to the question + `lexical_weight` x its share of
     the question's idf + `rank_weight` x its chunk's rank weight), each taken with `neighbours`
     sentences either side, at most `per_article` windows per article, until `budget` tokens
-    (`header_tokens` counted once per article) are spent."""
+    (`header_tokens` counted once per article) are spent, or (adaptive) until the sentences left
+    score under `falloff` x the best one once `min_budget` tokens are in."""
 
     budget: int = 1000
     k: int = 40
@@ -63,6 +64,10 @@ class RetrievalOptions:
     lexical_weight: float = 0.35
     rank_weight: float = 0.20
     header_tokens: int = 20
+    # adaptive budget: past `min_budget` tokens, stop at the first sentence scoring under
+    # `falloff` x the best sentence's score (0: fill the budget, as before)
+    falloff: float = 0.0
+    min_budget: int = 0
     # experiments only (None in qa): rescore the fused chunk scores, {chunk id: score} -> the same;
     # and a score added to each candidate sentence's, (question, sentences) -> one per sentence
     rescore_chunks: Callable[[dict[str, float]], dict[str, float]] | None = None
