@@ -34,18 +34,23 @@ class AskOptions:
     judge_threshold: float = JUDGE_THRESHOLD
 
 
+def system_message(max_sentences: int = 3) -> dict[str, str]:
+    """The fixed instructions, byte for byte the same for every question, so an engine that keeps
+    its prompt cache reads them once."""
+    return {"role": "system", "content": fill("answer_system", refusal=REFUSAL, max_sentences=max_sentences)}
+
+
 def build_messages(question: str, passages: Sequence[Passage], max_sentences: int = 3, today: str = "") -> Messages:
     """Numbered passages inside delimiters the articles cannot know (a per-request tag); with
     `today`, the date the question is asked on, so "this week" means the right week."""
     _, blocks = format_passages(passages, salt=question)
-    system = fill("answer_system", refusal=REFUSAL, max_sentences=max_sentences)
     user = fill(
         "answer_user",
         passages=blocks,
         question=" ".join(question.split()),
         today=fill("today", date=today) + "\n\n" if today else "",
     )
-    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    return [system_message(max_sentences), {"role": "user", "content": user}]
 
 
 def extract(
@@ -105,10 +110,13 @@ def answer(
     embedder: Embedder,
     options: AskOptions = AskOptions(),
     on_token: Callable[[str], None] | None = None,
+    messages: Messages | None = None,
 ) -> Answer:
     """Generate an answer and ground it (qa/grounding.py): only sentences the passages state are
     shown, and a reply they do not support becomes "I don't know" with the closest passages kept.
-    With no model (`llm` None), the best supporting sentences, cited, under the same question check."""
+    With no model (`llm` None), the best supporting sentences, cited, under the same question check.
+    `messages`, when given, is the prompt to send (a chat's conversation, whose passages are all of
+    `passages`); by default it is built from the question and the passages."""
     t0 = time.perf_counter()
     timings = Timings()
     passages = list(passages)
@@ -120,7 +128,8 @@ def answer(
         timings.total_ms = (time.perf_counter() - t0) * 1000
         return _result(question, passages, name, grounded, timings)
 
-    messages = build_messages(question, passages, options.max_sentences, options.today)
+    if messages is None:
+        messages = build_messages(question, passages, options.max_sentences, options.today)
     pieces: list[str] = []
     first = None
     for piece in llm.stream(messages, max_tokens=options.max_tokens, temperature=options.temperature):

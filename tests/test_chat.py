@@ -108,12 +108,40 @@ def test_the_model_rewrites_a_follow_up_from_the_prompt_files(library, embedder)
     seen = []
     turn = ask_turn(session, FOLLOW_UP, library=library, llm=fake, on_rewrite=seen.append)
     assert turn.rewritten_by == "model" and turn.searched == standalone and seen == [standalone]
-    system, user = (m["content"] for m in fake.calls[1])
-    assert "$" not in system + user
-    assert f"User: {STRIKE}" in user and f"Latest question: {FOLLOW_UP}" in user
-    assert "7 per cent pay rise" in user and "[1]" not in user  # the answer, its markers stripped
-    assert standalone in fake.calls[2][1]["content"]  # the answer prompt uses the standalone question
+    first_prompt, rewrite_prompt, answer_prompt = fake.calls
+    # the rewrite is one more short turn of the conversation the model has read: its prompt starts
+    # with the first prompt and the first answer, byte for byte, so the engine's cache covers them
+    assert rewrite_prompt[:2] == first_prompt and rewrite_prompt[2]["content"].startswith("The workers accepted")
+    ask = rewrite_prompt[-1]["content"]
+    assert "$" not in ask and FOLLOW_UP in ask and "Reply with the rewritten question only" in ask
+    assert answer_prompt[:3] == rewrite_prompt[:3]  # the answer continues the conversation, not the rewrite
+    assert standalone in answer_prompt[-1]["content"]  # the answer prompt uses the standalone question
     _valid(turn)
+
+
+def test_a_follow_up_sends_only_the_passages_the_conversation_does_not_hold(library, embedder):
+    fake = FakeLLM(
+        replies=[
+            "The workers accepted a 7 per cent pay rise spread over two years [1].",
+            "How long did the Korvane strike last?",
+            "The strike lasted 23 days [1].",
+        ]
+    )
+    session = new_session()
+    first = _ask(session, STRIKE, library, embedder, fake)
+    turn = ask_turn(session, FOLLOW_UP, library=library, llm=fake)
+    answer_prompt = fake.calls[-1]
+    assert answer_prompt[: len(fake.calls[0])] == fake.calls[0]  # the first prompt, unchanged, comes first
+    sent_before = fake.calls[0][1]["content"]
+    new_part = answer_prompt[-1]["content"]
+    held = len(first.answer.passages)
+    assert [p.number for p in turn.answer.passages] == list(range(1, len(turn.answer.passages) + 1))
+    assert turn.answer.passages[:held] == first.answer.passages  # old passages keep their numbers
+    for p in turn.answer.passages[held:]:  # only the new ones are sent, numbered after the old
+        assert f"[{p.number}] " in new_part and " ".join(p.text.split()) not in sent_before
+    for p in first.answer.passages:
+        assert " ".join(p.text.split()) not in new_part
+    assert not turn.answer.refused and turn.answer.sentences[0].citations == (1,)  # cites what it read before
 
 
 def test_an_unusable_model_rewrite_falls_back_to_the_rule(library, embedder):

@@ -14,6 +14,7 @@ from ..chunking import snippet
 from ..errors import QAError
 from ..records import Answer, Passage, Sentence, Timings
 from ..search.options import Filters
+from .conversation import Conversation
 
 
 @dataclass
@@ -38,6 +39,8 @@ class Session:
     filters: Filters = Filters()
     turns: list[Turn] = field(default_factory=list)
     created: str = ""
+    # what the model has read so far (qa/chat/conversation.py); not saved: a resumed chat starts afresh
+    conversation: Conversation = field(default_factory=Conversation, compare=False, repr=False)
 
     def last_answered(self) -> Turn | None:
         return next((t for t in reversed(self.turns) if t.answer is not None), None)
@@ -160,7 +163,9 @@ def _answer_from(d: dict) -> Answer:
 
 
 def session_to_dict(session: Session) -> dict:
-    return {"version": 1, **asdict(session)}
+    data = asdict(session)
+    data.pop("conversation")
+    return {"version": 1, **data}
 
 
 def session_from_dict(data: dict) -> Session:

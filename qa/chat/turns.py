@@ -9,9 +9,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from ..answer import AskOptions, answer
+from ..answer import AskOptions, answer, system_message
 from ..errors import QAError
-from ..llm import LLM
+from ..llm import LLM, Messages
 from ..prompts import fill
 from ..records import Passage
 from ..search import Library
@@ -20,6 +20,7 @@ from ..search.retrieval import retrieve
 from ..terms import terms
 from ..tokens import count_tokens
 from ..verify import is_refusal
+from .conversation import next_prompt, record
 from .session import Session, Turn, plain
 
 CARRIED = 2  # cited passages of the previous turn carried into a follow-up's context
@@ -94,16 +95,25 @@ def clean_rewrite(raw: str, question: str) -> str | None:
     return text
 
 
-def rewrite(question: str, turns: Sequence[Turn], llm: LLM | None) -> tuple[str, str]:
-    """(standalone question, who rewrote it: "", "model" or "rule")."""
+def rewrite(
+    question: str, turns: Sequence[Turn], llm: LLM | None, conversation: Messages | None = None
+) -> tuple[str, str]:
+    """(standalone question, who rewrote it: "", "model" or "rule"). With the conversation the model
+    has read (its prompt cache), the rewrite is asked as one more short turn of it: a few dozen new
+    tokens to read instead of the whole history."""
     previous = next((t for t in reversed(turns) if t.answer is not None), None)
     if previous is None or not is_follow_up(question, previous):
         return question, ""
     if llm is not None:
+        if conversation:
+            ask = [
+                *conversation,
+                {"role": "user", "content": fill("rewrite_turn", question=" ".join(question.split()))},
+            ]
+        else:
+            ask = rewrite_messages(question, turns)
         try:
-            got = clean_rewrite(
-                llm.complete(rewrite_messages(question, turns), max_tokens=80, temperature=0.0), question
-            )
+            got = clean_rewrite(llm.complete(ask, max_tokens=40, temperature=0.0), question)
         except QAError:
             got = None  # the rule below still gives retrieval something to work with
         if got:
@@ -144,11 +154,16 @@ def ask_turn(
         previous = session.last_answered()
         follow_up = is_follow_up(question, previous)
         if follow_up:
-            searched, how = rewrite(question, session.turns, llm)
+            searched, how = rewrite(question, session.turns, llm, session.conversation.messages)
             rewrite_ms = (time.perf_counter() - t0) * 1000
             if on_rewrite and searched != question:
                 on_rewrite(searched)
+        conversation = session.conversation
+        if llm is not None and not follow_up:
+            conversation.messages, conversation.passages = [], []  # a new subject: start again
         carried = previous.answer.cited[:CARRIED] if follow_up and previous and previous.answer else []
+        if llm is not None:
+            carried = []  # with a model, the conversation already holds every passage it read
         wanted = options.retrieval
         budget = max(200, wanted.budget - sum(count_tokens(p.text) + wanted.header_tokens for p in carried))
         found = retrieve(
@@ -156,8 +171,23 @@ def ask_turn(
             library=library,
             options=replace(wanted, budget=budget, filters=session.filters),
         )
-        passages = with_carried(found.passages, carried, session.filters)
-        result = answer(searched, passages, llm=llm, embedder=library.embedder, options=options, on_token=on_token)
+        if llm is None:
+            passages = with_carried(found.passages, carried, session.filters)
+            result = answer(searched, passages, llm=None, embedder=library.embedder, options=options)
+        else:
+            prompt, passages = next_prompt(
+                conversation, searched, found.passages, system_message(options.max_sentences), options.today
+            )
+            result = answer(
+                searched,
+                passages,
+                llm=llm,
+                embedder=library.embedder,
+                options=options,
+                on_token=on_token,
+                messages=prompt,
+            )
+            record(conversation, prompt, passages, result.raw)
         result.timings.retrieval_ms = found.ms
     except KeyboardInterrupt:
         session.turns.append(Turn(question, searched, None, how, rewrite_ms, time.perf_counter() - t0, at))

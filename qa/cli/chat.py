@@ -19,6 +19,7 @@ from rich.markdown import Markdown
 from rich.text import Text
 
 from ..chat.commands import open_passage, parse_command, parse_filters
+from ..chat.conversation import Conversation
 from ..chat.session import (
     describe_filters,
     load_last_session,
@@ -62,6 +63,7 @@ def _run_command(chat: ChatState, name: str, arg: str) -> None:
         if arg:
             sources = [a.article.source for a in store.articles()]
             session.filters = parse_filters(arg, session.filters, sources)
+            session.conversation = Conversation()  # passages read under other filters must not be cited
             chat.save()
         c.print(f"Filters: {describe_filters(session.filters)}")
     elif name == "model":
@@ -247,6 +249,7 @@ def chat(
         if source or since or until:
             arg = " ".join(f"{k}={v}" for k, v in (("source", source), ("since", since), ("until", until)) if v)
             session.filters = parse_filters(arg, session.filters, [a.article.source for a in library.store.articles()])
+            session.conversation = Conversation()  # passages read under other filters must not be cited
         state = ChatState(
             settings, session, library, loader, console, ask_options(settings), interactive_mode, notes=notes
         )
