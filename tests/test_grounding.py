@@ -79,5 +79,7 @@ def test_answer_keeps_the_closest_passages_on_a_refusal_and_uses_the_backends_ch
         options=AskOptions(judge=False),
     )
     assert not off.refused
-    plain = answer("What pay rise?", passages, llm=FakeLLM(replies=["They accepted a 7 per cent pay rise [1]."]), embedder=embedder)
+    plain = answer(
+        "What pay rise?", passages, llm=FakeLLM(replies=["They accepted a 7 per cent pay rise [1]."]), embedder=embedder
+    )
     assert "model check: not available" in plain.checks

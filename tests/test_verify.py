@@ -5,7 +5,9 @@ from qa.prompts import REFUSAL
 from qa.records import Passage
 from qa.verify import cited_text, is_refusal, split_answer, verify
 
-STRIKE = "Korvane workers accepted a 7 per cent pay rise over two years. About 1,140 workers had walked out on 12 January."
+STRIKE = (
+    "Korvane workers accepted a 7 per cent pay rise over two years. About 1,140 workers had walked out on 12 January."
+)
 HAWAII = "A tourist was bitten by a shark off Maui, Hawaii, on Tuesday and taken to hospital, officials said."
 GLOBES = "Emma Stone was nominated for the Golden Globe for best actress in a comedy for her role in Poor Things."
 
