@@ -47,7 +47,7 @@ def main() -> None:
     corpora = Corpora(evalset, home=home / "stores", embedder=make_embedder(settings))
     library = corpora.get("")
     assert library is not None
-    items = [i for i in evalset.items if i.answers]
+    items = [i for i in evalset.items if any(a.strip() for a in i.answers)]
     base = RetrievalOptions(budget=args.budget)
     rows = []
     for falloff in FALLOFFS:
@@ -60,8 +60,11 @@ def main() -> None:
                 hit += contains_span(text, item.answers)
                 tokens.append(sum(count_tokens(p.text) for p in passages))
             rows.append((falloff, min_budget, hit / len(items), statistics.mean(tokens)))
-            print(f"falloff {falloff:.2f}  min {min_budget:4d}  recall {hit / len(items):.3f}  "
-                  f"tokens {statistics.mean(tokens):6.0f}", flush=True)
+            print(
+                f"falloff {falloff:.2f}  min {min_budget:4d}  recall {hit / len(items):.3f}  "
+                f"tokens {statistics.mean(tokens):6.0f}",
+                flush=True,
+            )
     full = rows[0][2]
     eligible = [r for r in rows if r[2] >= full - 0.01]
     chosen = min(eligible, key=lambda r: r[3])

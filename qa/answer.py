@@ -43,9 +43,10 @@ def system_message(max_sentences: int = 3) -> dict[str, str]:
 def build_messages(question: str, passages: Sequence[Passage], max_sentences: int = 3, today: str = "") -> Messages:
     """Numbered passages inside delimiters the articles cannot know (a per-request tag); with
     `today`, the date the question is asked on, so "this week" means the right week."""
-    _, blocks = format_passages(passages, salt=question)
+    tag, blocks = format_passages(passages, salt=question)
     user = fill(
         "answer_user",
+        tag=tag,
         passages=blocks,
         question=" ".join(question.split()),
         today=fill("today", date=today) + "\n\n" if today else "",

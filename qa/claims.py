@@ -201,3 +201,67 @@ def question_terms_missing(question: str, evidence: str) -> tuple[str, ...]:
     have = content_stems(evidence)
     missing = [n for n in sorted(names(question)) if not _has_name(n, low) and stem(n) not in have]
     return tuple(missing + [f"#{n}" for n in sorted(numbers(question) - numbers(evidence))])
+
+
+# What kind of thing a question asks for, read from how it opens. An answer that gives no such
+# thing ("Who won?" answered without a name, "How many?" without a number) does not answer it,
+# however well its words are grounded.
+_ASKS = (
+    (
+        "number",
+        re.compile(
+            r"\b(how (many|much|long|old|far|big|high|tall|large|often)|what (number|percentage|share|"
+            r"proportion|amount|fraction|age)|by how)\b",
+            re.I,
+        ),
+    ),
+    ("date", re.compile(r"\b(when|what (year|date|day|month|time)|which (year|date|day|month)|in what year)\b", re.I)),
+    ("name", re.compile(r"^\W*(who|whom|whose)\b", re.I)),
+)
+_MONTH_WORDS = {
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "yesterday",
+    "today",
+    "tomorrow",
+    "spring",
+    "summer",
+    "autumn",
+    "winter",
+    "week",
+    "month",
+    "year",
+}
+
+
+def asks_for(question: str) -> str:
+    """ "number", "date", "name", or "" when the question's form does not say."""
+    return next((kind for kind, pattern in _ASKS if pattern.search(question)), "")
+
+
+def gives(text: str, kind: str) -> bool:
+    """Whether `text` holds a thing of the kind a question asks for."""
+    if kind == "number":
+        return bool(numbers(text))
+    if kind == "date":
+        return bool(numbers(text)) or any(w in _MONTH_WORDS for w in _words(text))
+    if kind == "name":
+        return bool(names(text)) or bool(re.match(r"^\W*[A-Z][\w'’-]*\s+[A-Z]", text))
+    return True

@@ -7,7 +7,8 @@ The model proposes; code decides, in this order (each step can only take away):
 3. the question's own numbers must occur in the evidence left (text, title or date of the cited
    passages), and at least half of its names: passages about another year, event or person do
    not answer it, however well the answer built from them is worded;
-4. the model's own yes/no check, when the backend gives token probabilities: asked whether the
+4. an answer to "how many", "when" or "who" must give a number, a date or a name;
+5. the model's own yes/no check, when the backend gives token probabilities: asked whether the
    evidence answers the question, a probability of "yes" below the calibrated threshold is a
    refusal (eval/calibrate.py sets the threshold on a set that no reported figure comes from).
 What ran is listed in `checks`, so a reader knows which guarantees an answer carries (an
@@ -19,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from .claims import names, question_terms_missing
+from .claims import asks_for, gives, names, question_terms_missing
 from .records import Passage, Sentence
 from .verify import is_refusal, split_answer, verify
 
@@ -91,6 +92,16 @@ def _question_check(question: str, sentences: Sequence[Sentence], passages: Sequ
         out.reason = "the passages it cites do not mention " + ", ".join(m.lstrip("#") for m in missing)
 
 
+def _type_check(question: str, sentences: Sequence[Sentence], out: Grounded) -> None:
+    kind = asks_for(question)
+    if not kind:
+        return
+    out.checks.append("answer type")
+    if not any(gives(s.text, kind) for s in sentences):
+        out.refused = True
+        out.reason = f"the question asks for a {kind} and the answer the passages support gives none"
+
+
 def ground_extract(question: str, sentences: Sequence[Sentence], passages: Sequence[Passage]) -> Grounded:
     """The no-model answer (sentences quoted from the passages) under the question check."""
     out = Grounded(sentences=list(sentences), checks=["quoted"])
@@ -125,6 +136,9 @@ def ground(
         )
         return out
     _question_check(question, out.sentences, passages, out)
+    if out.refused:
+        return out
+    _type_check(question, out.sentences, out)
     if out.refused:
         return out
     if judge is None:

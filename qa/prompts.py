@@ -17,6 +17,7 @@ from .records import Passage
 _PACKAGED = Path(__file__).resolve().parent / "prompt_files"
 PROMPTS_DIR = _PACKAGED if _PACKAGED.is_dir() else Path(__file__).resolve().parent.parent / "prompts"
 REFUSAL = "I don't know: the articles do not say."
+TITLE_WORDS = 12  # a headline's first words say what the article is; the rest costs tokens
 # A citation marker as the prompts ask for it: [2], or several numbers in one: [1, 3]
 CITATION = re.compile(r"\[(\s*\d+\s*(?:[,;]\s*\d+\s*)*)\]")
 
@@ -62,10 +63,13 @@ def neutralise(text: str, tag: str) -> str:
 
 
 def format_passages(passages: Sequence[Passage], salt: str = "") -> tuple[str, str]:
-    """(tag, text): the passages grouped by article, one header (title, source, date) per run of
-    passages from the same article and each passage as `[n] text`, inside delimiters the articles
-    cannot know (a tag made per request from `salt` and the texts); article text neutralised.
-    One header per article, not per passage: prompt tokens are the time a local model waits."""
+    """(tag, text): the passages grouped by article, a `## title (date)` line per run of passages
+    from the same article and each passage on one line as `[n] text`; the caller puts them
+    between `<tag>` and `</tag>`, a tag made per request from `salt` and the texts. Article text
+    is neutralised and flattened to one line per passage, so no line of it can pose as a header,
+    a passage number or a delimiter. Every prompt token is time a local model spends reading:
+    one short header per article (the outlet is shown to the reader, not to the model), titles
+    cut to `TITLE_WORDS` words."""
     digest = hashlib.sha1((salt + "".join(p.text for p in passages)).encode()).hexdigest()[:4]
     tag = f"doc-{digest}"
     groups: list[list[Passage]] = []
@@ -74,15 +78,21 @@ def format_passages(passages: Sequence[Passage], salt: str = "") -> tuple[str, s
             groups[-1].append(p)
         else:
             groups.append([p])
-    blocks = [
-        fill(
-            "passage",
-            tag=tag,
-            title=neutralise(group[0].title, tag) or "untitled",
-            source=neutralise(group[0].source, tag),
-            date=group[0].date or "undated",
-            windows="\n".join(f"[{p.number}] {neutralise(' '.join(p.text.split()), tag)}" for p in group),
+    blocks = []
+    for group in groups:
+        first = group[0]
+        words = " ".join(first.title.split()).split(" ")
+        title = " ".join(words[:TITLE_WORDS]) + ("…" if len(words) > TITLE_WORDS else "")
+        blocks.append(
+            fill(
+                "passage",
+                title=_header_safe(neutralise(title, tag)) or "untitled",
+                date=f" ({first.date})" if first.date else "",
+                windows="\n".join(f"[{p.number}] {neutralise(' '.join(p.text.split()), tag)}" for p in group),
+            )
         )
-        for group in groups
-    ]
     return tag, "\n".join(blocks)
+
+
+def _header_safe(text: str) -> str:
+    return " ".join(text.replace("#", "").split())

@@ -44,9 +44,10 @@ def unseen(found: Sequence[Passage], held: Sequence[Passage]) -> list[Passage]:
 
 def turn_message(question: str, new: Sequence[Passage], today: str = "") -> dict[str, str]:
     """The user message of one turn: the new passages (if any), then the question."""
-    blocks = format_passages(new, salt=question)[1] if new else fill("no_new_passages")
+    tag, blocks = format_passages(new, salt=question) if new else ("doc", fill("no_new_passages"))
     content = fill(
         "answer_user",
+        tag=tag,
         passages=blocks,
         question=" ".join(question.split()),
         today=fill("today", date=today) + "\n\n" if today else "",
