@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..llm import LLM, Messages, Usage
+from ..llm import LLM, Judges, Messages, Usage
 
 
 class CachedLLM:
@@ -80,3 +80,15 @@ class CachedLLM:
 
     def close(self) -> None:
         self.db.close()
+
+    def yes_probability(self, messages: Messages) -> float | None:
+        """The model's own yes/no check, kept like a reply (None: the backend gives no probabilities)."""
+        if not isinstance(self.inner, Judges):
+            return None
+        key = self.key(messages, -1, 0.0)  # -1: not a reply of max_tokens, the check's probability
+        stored = self._get(key)
+        if stored is not None:
+            return json.loads(stored)
+        p = self.inner.yes_probability(messages)
+        self._put(key, json.dumps(p))
+        return p

@@ -16,7 +16,7 @@ import numpy as np
 from ..answer import answer, build_messages
 from ..chunking import sentence_spans
 from ..embeddings import Embedder
-from ..llm import LLM, Messages, Usage
+from ..llm import LLM, Judges, Messages, Usage
 from ..prompts import CITATION, REFUSAL, fill
 from ..records import Answer, Passage
 from ..terms import terms
@@ -50,6 +50,15 @@ class Recorder:
         self.last_reply = self.inner.complete(messages, max_tokens=max_tokens, temperature=temperature)
         self._count(started)
         return self.last_reply
+
+    def yes_probability(self, messages: Messages) -> float | None:
+        """The model's own check, counted like a call; None when the backend cannot give it."""
+        if not isinstance(self.inner, Judges):
+            return None
+        started = time.perf_counter()
+        p = self.inner.yes_probability(messages)
+        self._count(started)
+        return p
 
     def stream(self, messages: Messages, *, max_tokens: int = 320, temperature: float = 0.0) -> Iterator[str]:
         started = time.perf_counter()
