@@ -72,7 +72,7 @@ class Summary(Cites):
     parts: int = 1  # map parts (1: the article fitted in one call)
     calls: int = 0  # model calls made
     fallback: str = ""  # why the summary is extractive rather than the model's words
-    dropped: int = 0  # notes of the map step that their passages did not support, left out of the merge
+    dropped: int = 0  # the model's sentences (and map-step notes) the article does not state: not shown
     timings: Timings = field(default_factory=Timings)
 
     @property
@@ -335,7 +335,11 @@ def summarise(
         )
         calls += used
         progress(calls, calls, "done")
-    if not any(s.supported for s in headline + [s for item in points for s in item]):
+    # as in answers: a sentence the article does not state is not shown (it is counted in `dropped`)
+    dropped += sum(not s.supported for s in headline + [s for item in points for s in item])
+    headline = [s for s in headline if s.supported]
+    points = [[s for s in item if s.supported] for item in points if any(s.supported for s in item)]
+    if not headline and not points:
         headline, points = extract_summary(passages, embedder, options)
         return finish(
             headline,

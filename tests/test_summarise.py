@@ -112,9 +112,9 @@ def test_one_call_summary_is_verified_like_an_answer(opened, embedder):
     user = fake.calls[0][1]["content"]
     assert "<doc-" in user and "[1]" in user and "Summarise this article." in user
     assert summary.headline[0].supported and summary.headline[0].citations == (1,)
-    second, invented, renumbered = summary.points
+    second, renumbered = summary.points  # the invented point is not shown, as in answers
     assert second[0].supported and second[0].citations == (2,)
-    assert not invented[0].supported  # flagged, and kept in the output to be seen
+    assert summary.dropped == 1 and "Martian" not in summary.text
     assert 42 not in renumbered[0].citations  # a passage that was not given is not cited
     assert renumbered[0].supported and renumbered[0].added_citation
     assert all_citations(summary) <= {p.number for p in summary.passages}

@@ -92,8 +92,8 @@ def run_summary_item(
     )
     text = result.text
     m = summary_scores(text, item.summary)
-    if result.sentences:
-        supported = sum(s.supported for s in result.sentences) / len(result.sentences)
+    if result.sentences or result.dropped:  # the model's sentences the article states, the dropped ones counted
+        supported = sum(s.supported for s in result.sentences) / (len(result.sentences) + result.dropped)
         m["support_rate"] = 0.0 if result.fallback else supported
     elapsed = time.perf_counter() - t0
     m.update(
