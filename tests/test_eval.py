@@ -180,7 +180,7 @@ def test_cli_run_resume_and_compare(qa, tmp_path):
     resumed = qa(*base, "--resume")
     assert resumed.exit_code == 0, resumed.output
     ids = [json.loads(line)["id"] for line in (run_a / "results.jsonl").read_text().splitlines()]
-    assert ids == [f"s{n:02d}" for n in range(1, 15)]  # each item once, in order
+    assert ids == [f"s{n:02d}" for n in range(1, 34)]  # each item once, in order
     assert len(list(runs.iterdir())) == 1
 
     refused = qa(*base, "--resume", "--budget", "500")
@@ -192,7 +192,7 @@ def test_cli_run_resume_and_compare(qa, tmp_path):
     compared = qa("eval", "compare", run_a, run_b, "--json")
     assert compared.exit_code == 0, compared.output
     result = json.loads(compared.stdout)
-    assert result["items"] == 14 and "options" in result["settings_changed"]
+    assert result["items"] == 33 and "options" in result["settings_changed"]
     assert {d["metric"] for d in result["deltas"]} >= {"f1", "mc", "refusal"}
     table = qa("eval", "compare", run_a, run_b)
     assert table.exit_code == 0 and "shared items" in table.stdout
