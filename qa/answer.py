@@ -30,7 +30,8 @@ class AskOptions:
     temperature: float = 0.0
     max_sentences: int = 3
     today: str = ""  # ISO date the question is asked on ("" = not said): "this week" is read from it
-    judge: bool = True  # the model's own yes/no check (when the backend gives probabilities)
+    judge: bool = False  # the model's own yes/no check (when the backend gives probabilities): off until
+    # eval/calibrate.py shows it pays for its seconds
     judge_threshold: float = JUDGE_THRESHOLD
 
 
@@ -145,7 +146,14 @@ def answer(
     timings.completion_tokens = llm.usage.completion_tokens
     timings.first_token_ms = ((first or end) - t0) * 1000
     timings.generation_ms = (end - (first or end)) * 1000
-    grounded = ground(question, raw, passages, judge=judge_with(llm, options.judge), threshold=options.judge_threshold)
+    grounded = ground(
+        question,
+        raw,
+        passages,
+        judge=judge_with(llm, options.judge),
+        threshold=options.judge_threshold,
+        without_judge="model check: not available" if options.judge else "model check: off",
+    )
     timings.checks_ms = (time.perf_counter() - end) * 1000
     timings.total_ms = (time.perf_counter() - t0) * 1000
     return _result(question, passages, name, grounded, timings, raw=raw, incomplete=not llm.usage.finished)

@@ -24,7 +24,7 @@ from .claims import asks_for, gives, names, question_terms_missing
 from .records import Passage, Sentence
 from .verify import is_refusal, split_answer, verify
 
-JUDGE_THRESHOLD = 0.5  # placeholder until eval/calibrate.py measures it
+JUDGE_THRESHOLD = 0.5  # not calibrated yet: the check is off by default (AskOptions.judge)
 
 Judge = Callable[[str, str], float | None]  # (question, evidence) -> P(yes), None when not available
 
@@ -119,6 +119,7 @@ def ground(
     *,
     judge: Judge | None = None,
     threshold: float = JUDGE_THRESHOLD,
+    without_judge: str = "model check: not available",
 ) -> Grounded:
     """Apply the checks to a model's reply; the result says what to show."""
     out = Grounded(checks=["citations", "claims"])
@@ -142,7 +143,7 @@ def ground(
     if out.refused:
         return out
     if judge is None:
-        out.checks.append("model check: not available")
+        out.checks.append(without_judge)
         return out
     p = judge(question, quotes(out.sentences, passages))
     if p is None:

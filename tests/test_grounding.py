@@ -59,8 +59,11 @@ def test_the_models_own_check_refuses_below_the_threshold_and_says_when_it_could
 
 def test_answer_keeps_the_closest_passages_on_a_refusal_and_uses_the_backends_check(embedder):
     passages = _passages(DEAL, PLANT)
+    checked = AskOptions(judge=True)
     model = FakeJudgingLLM(replies=["They accepted a 7 per cent pay rise [1]."], judgments=[0.1])
-    result = answer("What pay rise did Korvane workers accept?", passages, llm=model, embedder=embedder)
+    result = answer(
+        "What pay rise did Korvane workers accept?", passages, llm=model, embedder=embedder, options=checked
+    )
     assert result.refused and result.text == REFUSAL and result.sentences == []
     assert result.passages == passages and result.dropped  # closest passages stay for the reader
     assert model.judged and "What pay rise did Korvane workers accept?" in model.judged[0][0]["content"]
@@ -69,17 +72,12 @@ def test_answer_keeps_the_closest_passages_on_a_refusal_and_uses_the_backends_ch
         passages,
         llm=FakeJudgingLLM(replies=["They accepted a 7 per cent pay rise [1]."], judgments=[0.95]),
         embedder=embedder,
+        options=checked,
     )
     assert not trusted.refused and trusted.text == "They accepted a 7 per cent pay rise [1]." and trusted.judge == 0.95
-    off = answer(
-        "What pay rise did Korvane workers accept?",
-        passages,
-        llm=FakeJudgingLLM(replies=["They accepted a 7 per cent pay rise [1]."], judgments=[0.1]),
-        embedder=embedder,
-        options=AskOptions(judge=False),
-    )
-    assert not off.refused
-    plain = answer(
-        "What pay rise?", passages, llm=FakeLLM(replies=["They accepted a 7 per cent pay rise [1]."]), embedder=embedder
-    )
-    assert "model check: not available" in plain.checks
+    unasked = FakeJudgingLLM(replies=["They accepted a 7 per cent pay rise [1]."], judgments=[0.1])
+    off = answer("What pay rise did Korvane workers accept?", passages, llm=unasked, embedder=embedder)
+    assert not off.refused and not unasked.judged and "model check: off" in off.checks  # off by default
+    plain = FakeLLM(replies=["They accepted a 7 per cent pay rise [1]."])
+    blind = answer("What pay rise?", passages, llm=plain, embedder=embedder, options=checked)
+    assert "model check: not available" in blind.checks

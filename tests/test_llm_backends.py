@@ -154,3 +154,36 @@ def test_extractive_is_no_model_and_plugins_add_backends():
     assert make_embedder(load_settings({"embedder": "fake"})).name == "fake"
     with pytest.raises(QAError, match="Unknown LLM"):
         make_llm(load_settings({"llm": "fake", "plugins": ""}))
+
+
+def _judged(logprobs: dict | None, status: int = 200):
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        assert body["logprobs"] is True and body["top_logprobs"] == 10 and body["max_tokens"] == 1
+        if status != 200:
+            return httpx.Response(status, json={"error": {"message": "logprobs are not supported"}})
+        choice = {"index": 0, "finish_reason": "length", "message": {"role": "assistant", "content": "Yes"}}
+        if logprobs is not None:
+            choice["logprobs"] = logprobs
+        return httpx.Response(
+            200,
+            json={"id": "x", "object": "chat.completion", "created": 0, "model": "test-model", "choices": [choice],
+                  "usage": {"prompt_tokens": 30, "completion_tokens": 1, "total_tokens": 31}},
+        )  # fmt: skip
+
+    return _chat(handler)
+
+
+def test_the_models_own_check_reads_yes_against_no_from_log_probabilities():
+    import math
+
+    top = [
+        {"token": "Yes", "logprob": math.log(0.6), "bytes": None},
+        {"token": " no", "logprob": math.log(0.2), "bytes": None},
+        {"token": "Maybe", "logprob": math.log(0.1), "bytes": None},
+    ]
+    content = [{"token": "Yes", "logprob": math.log(0.6), "bytes": None, "top_logprobs": top}]
+    assert _judged({"content": content}).yes_probability(MESSAGES) == pytest.approx(0.75)
+    # a server that gives no log-probabilities, or refuses the parameter: no check, and no error
+    assert _judged(None).yes_probability(MESSAGES) is None
+    assert _judged(None, status=400).yes_probability(MESSAGES) is None
