@@ -188,7 +188,10 @@ def respond(
         out = Outcome(result, raw=recorder.last_reply)
         if passages:
             talk: Messages = build_messages(item.question, passages, ask.max_sentences, ask.today)
-            talk = talk + [{"role": "assistant", "content": out.raw or REFUSAL}]
+            # the short answer follows the answer as shown (left-out sentences are not something to quote);
+            # after a refusal only the choice is asked, and it follows what the model wrote
+            said = result.text if not result.refused else (out.raw or REFUSAL)
+            talk = talk + [{"role": "assistant", "content": said}]
             if not result.refused:
                 talk = talk + [{"role": "user", "content": fill("short_user", question=item.question, refusal=REFUSAL)}]
                 reply = recorder.complete(talk, max_tokens=options.short_tokens, temperature=options.ask.temperature)
