@@ -13,6 +13,7 @@ from ..ingest.pipeline import STATUSES, IngestReport
 from ..records import Answer, Passage, Sentence, Timings, passage_json, sentence_json
 from ..store import StoredArticle
 from ..summarise import Summary
+from ..tokens import count_tokens
 from ..verify import cited_text
 
 FLAG = "⚠ *not supported by the cited passages*"
@@ -72,6 +73,7 @@ def answer_json(answer: Answer) -> dict:
         "timings": {
             "sources_ms": round(t.sources_ms, 1),
             "retrieval_ms": round(t.retrieval_ms, 1),
+            "context_tokens": sum(count_tokens(p.text) for p in answer.passages),
             "prompt_tokens": t.prompt_tokens,
             "completion_tokens": t.completion_tokens,
             "first_token_ms": round(t.first_token_ms, 1),
