@@ -42,6 +42,17 @@ _LIGHT = frozenset(
     "consist consisted consists get got gets make made makes take took takes taken go went goes come came comes "
     "seem seemed seems appear appeared appears use used uses".split()
 )
+# Verbs of outcome: the fact a question about them asks for. "Who won?" answered "Nadal won [1]" is
+# stated only by a passage that says he won, not by one where he merely reached the final.
+_OUTCOME_WORDS = (
+    "win won wins winner lose lost loses beat beaten defeat defeated elect elected appoint appointed nominate "
+    "nominated award awarded die died dead kill killed arrest arrested charge charged convict convicted acquit "
+    "acquitted sentence sentenced resign resigned fire fired hire hired sign signed acquire acquired buy bought "
+    "sell sold merge merged approve approved reject rejected ban banned veto vetoed pass passed launch launched "
+    "release released announce announced found founded open opened close closed cancel cancelled canceled "
+    "invent invented discover discovered score scored marry married divorce divorced injure injured "
+    "crash crashed strike struck attack attacked invade invaded"
+)
 _NEGATION = frozenset("not no never without neither nor none nobody nothing cannot".split())
 _IRREGULAR = {
     "won": "win", "winner": "win", "lost": "lose", "loser": "lose", "met": "meet", "took": "take", "taken": "take",
@@ -79,12 +90,15 @@ _MONTHS = {
     "jan": "january", "feb": "february", "mar": "march", "apr": "april", "jun": "june", "jul": "july",
     "aug": "august", "sep": "september", "sept": "september", "oct": "october", "nov": "november", "dec": "december",
 }  # fmt: skip
-_WORD = re.compile(r"\d+(?:\.\d+)+|[a-z0-9]+(?:['’][a-z]+)?|%")
+_WORD = re.compile(r"\d+(?:\.\d+)+|[^\W_]+(?:['’][^\W_]+)?|%")
 _NUMERIC = re.compile(r"\d+(?:\.\d+)?(?:st|nd|rd|th)?")
 # Capitalised words that name something: not first in a sentence, or first and possessive or in a run
 _NAME_INSIDE = re.compile(r"(?<=[^\s.!?\"“(])\s+([A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*)*)")
-_NAME_FIRST = re.compile(r"(?:^|[.!?]\s+)([A-Z][\w-]*[’']s|[A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*)+)")
+_NAME_FIRST = re.compile(
+    r"(?:^|[.!?]\s+)([A-Z][\w-]*[’']s|(?:[A-Z]\.\s*)*[A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*)+|(?:[A-Z]\.\s*)+[A-Z][\w’'-]+)"
+)
 _STEMMER = snowballstemmer.stemmer("english")
+_OUTCOMES = frozenset(_STEMMER.stemWord(_IRREGULAR.get(w, w)) for w in _OUTCOME_WORDS.split())
 MIN_PREFIX = 5  # "rival" is stated by "rivalry", "major" by "majority": a shared start this long counts
 
 
@@ -138,14 +152,15 @@ def names(text: str) -> set[str]:
     found = set()
     for span in spans:
         for word in span.split():
-            word = re.sub(r"[’']s$", "", word).lower().strip("-")
+            word = re.sub(r"[’']s$", "", word).lower().strip("-.")
             if len(word) > 1 and word not in _STOP and word not in _NEGATION:
                 found.add(word)
     return found
 
 
 def negated(text: str) -> bool:
-    return any(w in _NEGATION or w.endswith("n't") for w in _words(text))
+    words = _words(re.sub(r"\b[Nn]os?\.\s*(?=\d)", "", text))  # "No. 13" numbers a thing, it negates nothing
+    return any(w in _NEGATION or w.endswith("n't") for w in words)
 
 
 def _has_stem(stem_: str, have: set[str]) -> bool:
@@ -175,17 +190,25 @@ def quotes_missing(sentence: str, passage: str) -> list[str]:
     return [q for q in (_flat(m.group(1)).strip(" .,;:") for m in _QUOTED.finditer(sentence)) if q and q not in flat]
 
 
-def check_claim(sentence: str, passage: str, context: str = "") -> ClaimCheck:
+def check_claim(sentence: str, passage: str, context: str = "", question: str = "") -> ClaimCheck:
     """Does `passage` (with `context`: its title and date) state `sentence`? Names, numbers and
     negation must all be there, and words in quotation marks verbatim; every content word too
-    (`coverage` is the share that is)."""
+    (`coverage` is the share that is). Words the sentence repeats from `question` are what was asked,
+    not what the answer claims ("Which team does Hamlin play for?" answered "Hamlin plays for the
+    Bills": the passage must say Bills, not "play"), except verbs of outcome: "Who won?" answered
+    "Nadal won" needs a passage that says he won (qa/grounding.py checks the question's own names
+    and numbers against the evidence separately)."""
     evidence = f"{passage}\n{context}"
     low = evidence.lower().replace("’", "'")
+    asked = content_stems(question) - _OUTCOMES
+    asked_numbers, asked_names = numbers(question), names(question) | {w for w in _words(question)}
     missing = [f'"{q}"' for q in quotes_missing(sentence, passage)]
-    missing += [f"#{n}" for n in sorted(numbers(sentence) - numbers(evidence))]
+    missing += [f"#{n}" for n in sorted(numbers(sentence) - numbers(evidence) - asked_numbers)]
     have = content_stems(evidence)
-    missing += sorted(n for n in names(sentence) if not _has_name(n, low) and stem(n) not in have)
-    stems = content_stems(sentence)
+    missing += sorted(
+        n for n in names(sentence) if not _has_name(n, low) and stem(n) not in have and n not in asked_names
+    )
+    stems = content_stems(sentence) - asked
     absent = sorted(s for s in stems if not _has_stem(s, have))
     missing += [s for s in absent if s not in missing]
     if negated(sentence) and not negated(passage):
@@ -195,28 +218,25 @@ def check_claim(sentence: str, passage: str, context: str = "") -> ClaimCheck:
 
 
 def question_terms_missing(question: str, evidence: str) -> tuple[str, ...]:
-    """The question's names and numbers that the evidence (passages with their titles and dates)
-    does not contain: a passage that lacks them is about something else."""
+    """The question's names and the numbers it writes in digits (a year, a count: "the first two"
+    is a way of asking, not a fact) that the evidence (passages with their titles and dates) does
+    not contain: a passage that lacks them is about something else."""
     low = evidence.lower().replace("’", "'")
     have = content_stems(evidence)
     missing = [n for n in sorted(names(question)) if not _has_name(n, low) and stem(n) not in have]
-    return tuple(missing + [f"#{n}" for n in sorted(numbers(question) - numbers(evidence))])
+    written = {n for n in numbers(question) if n[:1].isdigit() and re.search(rf"\b{re.escape(n)}\b", question)}
+    return tuple(missing + [f"#{n}" for n in sorted(written - numbers(evidence))])
 
 
 # What kind of thing a question asks for, read from how it opens. An answer that gives no such
 # thing ("Who won?" answered without a name, "How many?" without a number) does not answer it,
 # however well its words are grounded.
-_ASKS = (
-    (
-        "number",
-        re.compile(
-            r"\b(how (many|much|long|old|far|big|high|tall|large|often)|what (number|percentage|share|"
-            r"proportion|amount|fraction|age)|by how)\b",
-            re.I,
-        ),
-    ),
-    ("date", re.compile(r"\b(when|what (year|date|day|month|time)|which (year|date|day|month)|in what year)\b", re.I)),
-    ("name", re.compile(r"^\W*(who|whom|whose)\b", re.I)),
+_NUMBER_ASK = r"how (many|much|long|old|far|big|high|tall|large|often)|what (number|percentage|share|proportion|amount)"
+_DATE_ASK = r"when|what (year|date|day|month|time)|which (year|date|day|month)"
+_ASKS = (  # read at the question's start: "Who ... when faced with ...?" asks for a who, not a when
+    ("number", re.compile(rf"^\W*((and|so|but) )?(by )?({_NUMBER_ASK})\b", re.I)),
+    ("date", re.compile(rf"^\W*((and|so|but) )?((in|on|by|since|until) )?({_DATE_ASK})\b", re.I)),
+    ("name", re.compile(r"^\W*((and|so|but) )?(who|whom|whose)\b", re.I)),
 )
 _MONTH_WORDS = {
     "january",

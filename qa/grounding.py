@@ -126,7 +126,7 @@ def ground(
     if opens_with_refusal(raw):
         out.refused, out.reason = True, "the model found no answer in the passages"
         return out
-    sentences = verify(_substantive(raw), passages)
+    sentences = verify(_substantive(raw), passages, question)
     out.sentences = [s for s in sentences if s.supported]
     out.dropped = [s for s in sentences if not s.supported]
     if not out.sentences:

@@ -68,27 +68,28 @@ def _evidence(sentence: str, passage: Passage) -> tuple[int, int]:
     return max(runs, key=lambda r: (held(*r), -(r[1] - r[0])))
 
 
-def _check(sentence: str, passages: Sequence[Passage]) -> ClaimCheck:
+def _check(sentence: str, passages: Sequence[Passage], question: str = "") -> ClaimCheck:
     """The sentence against the passages together (a sentence may join facts of two of them)."""
     text = "\n".join(p.text for p in passages)
     context = "\n".join(f"{p.title} {p.date}" for p in passages)
-    return check_claim(sentence, text, context)
+    return check_claim(sentence, text, context, question)
 
 
-def verify(text: str, passages: Sequence[Passage]) -> list[Sentence]:
+def verify(text: str, passages: Sequence[Passage], question: str = "") -> list[Sentence]:
     """Check every sentence of model text against the passages it was given (qa/claims.py):
     a sentence is supported when the passages it cites state it, names, numbers, negation and
     content words; a citation to a passage not given is dropped; a sentence its own citations do
-    not state but one other passage does gets that passage (`added_citation`)."""
+    not state but one other passage does gets that passage (`added_citation`). `question`: what was
+    asked, whose words an answer may repeat (qa/claims.py)."""
     by_number = {p.number: p for p in passages}
     out: list[Sentence] = []
     for sentence, numbers_ in split_answer(text):
         valid = tuple(dict.fromkeys(n for n in numbers_ if n in by_number))  # drop invented ids, keep order
-        checks = {n: _check(sentence, [by_number[n]]) for n in by_number}
+        checks = {n: _check(sentence, [by_number[n]], question) for n in by_number}
         stating = [n for n in valid if checks[n].stated]
         if stating:
             cited, added = tuple(stating), False
-        elif valid and _check(sentence, [by_number[n] for n in valid]).stated:
+        elif valid and _check(sentence, [by_number[n] for n in valid], question).stated:
             cited, added = valid, False  # stated by the cited passages together
         else:
             others = [n for n in by_number if checks[n].stated]
@@ -96,7 +97,7 @@ def verify(text: str, passages: Sequence[Passage]) -> list[Sentence]:
         if cited:
             first = by_number[cited[0]]
             a, b = _evidence(sentence, first)
-            check = _check(sentence, [by_number[n] for n in cited])
+            check = _check(sentence, [by_number[n] for n in cited], question)
             out.append(Sentence(sentence, cited, True, check.coverage, added, evidence=(first.number, a, b)))
             continue
         # not stated: keep the citations the model gave (they are shown with the flag) and say what is missing

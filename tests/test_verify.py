@@ -116,3 +116,29 @@ def test_refusal_detection():
     assert is_refusal(REFUSAL)
     assert is_refusal("I do not know based on these passages.")
     assert not is_refusal("Workers accepted a 7 per cent rise [1].")
+
+
+def test_words_repeated_from_the_question_are_given_but_an_outcome_is_not():
+    bills = "Bills safety Damar Hamlin collapsed during Monday's game against the Bengals."
+    asked = "Which team does Damar Hamlin play for?"
+    assert check_claim("Damar Hamlin plays for the Bills.", bills, question=asked).stated
+    assert not check_claim("Damar Hamlin plays for the Bills.", bills).stated  # "play": not in the passage
+    final = "Nadal will face Medvedev in the final of the 2022 Australian Open on Sunday."
+    won = check_claim("Nadal won the 2022 Australian Open.", final, question="Who won the 2022 Australian Open?")
+    assert not won.stated and won.missing == ("win",)  # the question's own verb of outcome must be stated
+
+
+def test_a_numbered_thing_is_not_a_negation_and_letters_beyond_ascii_are_words():
+    text = "The refugees formed the Altpreußische Infantry Regiments No. 13 and No. 15."
+    assert check_claim("The refugees formed the Altpreußische Infantry Regiments No. 13 and 15.", text).stated
+    assert not check_claim("The refugees formed the Altpreussische regiments.", text).stated
+
+
+def test_what_a_question_asks_for_is_read_from_its_opening():
+    from qa.claims import asks_for, gives
+
+    assert asks_for("Who has limited potential when faced with less education?") == "name"
+    assert asks_for("In what year did the line open?") == "date" and asks_for("How many stops are there?") == "number"
+    assert asks_for("What were the first two destinations?") == ""
+    assert gives("J. F. D. Shrewsbury challenged it first.", "name") and not gives("the home side won", "name")
+    assert question_terms_missing("What were the first two destinations of the emigres?", "They went to Kent.") == ()
