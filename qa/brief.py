@@ -145,7 +145,7 @@ def find_articles(
             by_article[aid],
             library=library,
             qvec=qvec,
-            options=RetrievalOptions(budget=options.per_article_budget, per_article=3),
+            options=RetrievalOptions(budget=options.per_article_budget, per_article=3, falloff=0.0),
         )
         texts = [s for _, s in units(passages, 4)]
         relevance = float(np.max(embedder.embed(texts) @ qvec)) if texts else 0.0

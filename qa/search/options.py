@@ -65,9 +65,11 @@ class RetrievalOptions:
     rank_weight: float = 0.20
     header_tokens: int = 20
     # adaptive budget: past `min_budget` tokens, stop at the first sentence scoring under
-    # `falloff` x the best sentence's score (0: fill the budget, as before)
-    falloff: float = 0.0
-    min_budget: int = 0
+    # `falloff` x the best sentence's score (0: fill the budget). 0.65/400 is the smallest
+    # context that kept RealTimeQA's answer recall at 1,000 tokens (36/60; 725 tokens sent
+    # against 905, eval/retrieval_recall.py); 0.75 lost 3 answers (eval/RESULTS.md)
+    falloff: float = 0.65
+    min_budget: int = 400
     # experiments only (None in qa): rescore the fused chunk scores, {chunk id: score} -> the same;
     # and a score added to each candidate sentence's, (question, sentences) -> one per sentence
     rescore_chunks: Callable[[dict[str, float]], dict[str, float]] | None = None
