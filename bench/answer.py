@@ -4,7 +4,10 @@ Prints retrieval p50/p95 ms, prompt tokens, time to first token and generation t
 over the first --limit dev questions (question text only), per context budget.
 Then the peak memory of answering: one real `qa ask` (the first question, the first budget,
 the same --llm) runs in a child process, and its peak RSS (ru_maxrss from wait4) is printed
-and written as `answer_peak_rss_mib`; --no-memory skips it.
+and written as `answer_peak_rss_mib`; --no-memory skips it. With a local model it runs twice:
+with the background engine (the default: the command talks to the warm engine this script
+started, whose own peak RSS is printed beside it) and with `QA_ENGINE=in-process` (the command
+loads the model itself).
 
     .venv/bin/python bench/answer.py [--limit 10] [--budgets 1000] [--home DIR] [--collection NAME] [--llm local]
 
@@ -34,8 +37,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def answer_peak_rss(question: str, *, home: str, collection: str, llm: str, budget: int) -> dict:
-    """One real `qa ask --json` in a child process: its peak RSS (ru_maxrss via wait4) and wall time."""
+def answer_peak_rss(question: str, *, home: str, collection: str, llm: str, budget: int, engine: str = "") -> dict:
+    """One real `qa ask --json` in a child process: its peak RSS (ru_maxrss via wait4) and wall time.
+    `engine` ("background" or "in-process") is the child's QA_ENGINE; "" leaves the environment's."""
     command = [
         sys.executable,
         "-m",
@@ -55,7 +59,8 @@ def answer_peak_rss(question: str, *, home: str, collection: str, llm: str, budg
     ]
     with tempfile.TemporaryFile() as errors:
         t0 = time.perf_counter()
-        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, cwd=REPO)
+        env = {**os.environ, **({"QA_ENGINE": engine} if engine else {})}
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, cwd=REPO, env=env)
         stdout = child.stdout.read()
         _, status, usage = os.wait4(child.pid, 0)
         child.returncode = os.waitstatus_to_exitcode(status)
@@ -72,8 +77,22 @@ def answer_peak_rss(question: str, *, home: str, collection: str, llm: str, budg
         "answer_peak_rss_mib": round(usage.ru_maxrss / 1024, 1),  # KiB on Linux
         "answer_process_s": round(wall, 2),
         "answer_process_model": model,
-        "answer_process_command": f"qa ask QUESTION --llm {llm} --budget {budget} --json",
+        "answer_process_command": f"{'QA_ENGINE=' + engine + ' ' if engine else ''}qa ask QUESTION --llm {llm} "
+        f"--budget {budget} --json",
     }
+
+
+def engine_peak_rss_mib(llm: object) -> float | None:
+    """The peak RSS of the background engine serving `llm` (VmHWM from /proc), or None when in-process."""
+    state = getattr(llm, "state", None)
+    try:
+        status = Path(f"/proc/{state.pid}/status").read_text() if state is not None else ""
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)  # kB
+    return None
 
 
 def main() -> None:
@@ -148,16 +167,13 @@ def main() -> None:
     # this process's own peak: model, embedder, store, and the pool's ingest when it ran here
     result["bench_process_peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     if not args.no_memory and questions:
-        # the child loads its own model; this process stays idle (and resident) meanwhile
-        result.update(
-            answer_peak_rss(
-                questions[0],
-                home=args.home,
-                collection=args.collection,
-                llm=args.llm,
-                budget=int(args.budgets.split(",")[0]),
-            )
-        )
+        # this process stays idle (and resident) meanwhile
+        run = dict(home=args.home, collection=args.collection, llm=args.llm, budget=int(args.budgets.split(",")[0]))
+        result.update(answer_peak_rss(questions[0], **run))
+        result["engine_peak_rss_mib"] = engine_peak_rss_mib(llm)
+        if args.llm.startswith("local") and result["engine_peak_rss_mib"] is not None:
+            alone = answer_peak_rss(questions[0], engine="in-process", **run)  # the child loads the model itself
+            result.update({k.replace("answer_", "in_process_answer_"): v for k, v in alone.items()})
     result["load_average"] = [round(x, 2) for x in os.getloadavg()]
     out = REPO / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
@@ -182,9 +198,17 @@ def main() -> None:
             )
         )
     if "answer_peak_rss_mib" in result:
+        engine_rss = result["engine_peak_rss_mib"]
+        where = f"; the warm background engine it used: {engine_rss:.0f} MiB" if engine_rss else ", model load included"
         print(
             f"peak RSS of one `qa ask` process ({result['answer_process_model'] or args.llm}): "
-            f"{result['answer_peak_rss_mib']:.0f} MiB  ({result['answer_process_s']:.1f} s, model load included)"
+            f"{result['answer_peak_rss_mib']:.0f} MiB  ({result['answer_process_s']:.1f} s{where})"
+        )
+    if "in_process_answer_peak_rss_mib" in result:
+        print(
+            f"peak RSS of one `qa ask` process with QA_ENGINE=in-process: "
+            f"{result['in_process_answer_peak_rss_mib']:.0f} MiB  ({result['in_process_answer_process_s']:.1f} s, "
+            "model load included)"
         )
 
 

@@ -9,6 +9,7 @@ import os
 import platform
 import shlex
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote, urlparse
@@ -120,10 +121,25 @@ def stack_checks(settings: Settings) -> list[Check]:
     def engine() -> str:
         if importlib.util.find_spec("xllamacpp") is None:
             raise RuntimeError(f"not installed; add it with: {install_command('local')}")
-        return "installed (runs in-process, loopback only)"
+        return "installed (listens on loopback only, behind a random key)"
 
     local = settings.resolved_llm().startswith("local")
     checks.append(_optional(_run("local engine (xllamacpp)", "xllamacpp", engine), needed=local))
+
+    def engine_process() -> str:
+        from .library import background_engine
+        from .llm.engine import engines
+
+        if not background_engine(settings):
+            return "in-process (engine = in-process): each command loads the model"
+        running = [state for state, ok in engines(settings.engine_dir) if ok]
+        if not running:  # stopped is the normal state between uses, not a failure
+            return f"not running; starts on first use, stops after {settings.engine_idle:.0f} s idle"
+        return "; ".join(
+            f"running: pid {s.pid}, {s.config.model} on {s.url}, up {time.time() - s.started:.0f} s" for s in running
+        )
+
+    checks.append(_run("engine process (background)", "", engine_process))
 
     def model() -> str:
         from .llm.local import QWEN

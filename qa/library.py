@@ -15,6 +15,7 @@ adds factories by name; the test suite adds its deterministic fakes so (tests/fa
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -110,23 +111,39 @@ def is_known_llm(settings: Settings, spec: str) -> bool:
     return bool(_BUILT_IN_LLM.match(spec)) or spec in backends(settings).llms
 
 
-def make_llm(settings: Settings, *, on_progress: Callable[[int, int], None] | None = None) -> LLM | None:
+def make_llm(
+    settings: Settings,
+    *,
+    on_progress: Callable[[int, int], None] | None = None,
+    on_starting: Callable[[], None] | None = None,
+) -> LLM | None:
     """The model `settings.llm` names (`local[:qwen|smollm2]`, `openai:MODEL`, a plugin's); None for
     `extractive`. Auto (no setting): openai when a key or base URL is set, else local.
-    `on_progress(bytes done, total)` follows the local model's assembly on first use."""
+    The local model runs in the background engine shared by commands (`engine = background`, the
+    default), or in this process (`in-process`). `on_progress(bytes done, total)` follows the
+    model's assembly on first use; `on_starting()` is called before the engine loads the model."""
     spec = settings.resolved_llm()
     if spec == EXTRACTIVE:
         return None
     if spec == "local" or spec.startswith("local:"):
+        model = spec.partition(":")[2] or "qwen"
+        timeout = max(settings.timeout, 300.0)
+        if background_engine(settings):
+            from .llm.engine_chat import engine_llm
+
+            return engine_llm(
+                model,
+                settings.models_dir,
+                settings.engine_dir,
+                threads=settings.threads,
+                idle=settings.engine_idle,
+                timeout=timeout,
+                on_progress=on_progress,
+                on_starting=on_starting,
+            )
         from .llm.local import local_llm
 
-        return local_llm(
-            spec.partition(":")[2] or "qwen",
-            settings.models_dir,
-            settings.threads,
-            max(settings.timeout, 300.0),
-            on_progress,
-        )
+        return local_llm(model, settings.models_dir, settings.threads, timeout, on_progress)
     if spec.startswith("openai:") and spec[7:]:
         from .llm.openai_chat import OpenAIChat
 
@@ -135,6 +152,14 @@ def make_llm(settings: Settings, *, on_progress: Callable[[int, int], None] | No
     if extra is not None:
         return extra(settings)
     raise UsageError(f"Unknown LLM {spec!r}; use local, openai:MODEL or extractive.")
+
+
+def background_engine(settings: Settings) -> bool:
+    """Whether the local model runs in the background engine (`engine` setting), where the system
+    allows it (it needs fcntl locks: POSIX)."""
+    if settings.engine not in ("background", "in-process"):
+        raise QAError(f"Setting engine must be 'background' or 'in-process', not {settings.engine!r}.")
+    return settings.engine == "background" and importlib.util.find_spec("fcntl") is not None
 
 
 def make_fetcher(settings: Settings) -> Fetcher:

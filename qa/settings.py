@@ -41,6 +41,8 @@ class Settings:
     fetch_max_redirects: int = 5
     as_of: str = ""  # the date questions are asked on (YYYY-MM-DD), told to the model; "" = none
     near_duplicates: float = 0.7  # word-shingle Jaccard at which a new article is a copy of a stored one; 0 = off
+    engine: str = "background"  # the local model: "background" (a warm process shared by commands) or "in-process"
+    engine_idle: float = 600.0  # seconds a background engine stays up with nothing to do
     plugins: str = ""  # modules whose register(backends) adds backends (the test suite's fakes); see qa/library.py
 
     @property
@@ -54,6 +56,10 @@ class Settings:
     @property
     def models_dir(self) -> Path:
         return self.home / "models"
+
+    @property
+    def engine_dir(self) -> Path:
+        return self.home / "engine"
 
     @property
     def tiktoken_dir(self) -> Path:

@@ -7,7 +7,10 @@ processes tests start too; tests/local_web.py (a web server on loopback) is a pl
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,29 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "eval" / "sample" / "articles"
 pytest_plugins = ["tests.local_web"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_engine_left(tmp_path_factory):
+    """No test leaves a background engine running: at the end of the session, every engine process
+    serving a data directory under this session's temporary base is stopped (SIGTERM, then SIGKILL)."""
+    yield
+    from qa.llm.engine import SERVER_MODULE
+
+    base = str(tmp_path_factory.getbasetemp())
+    left = []
+    for entry in Path("/proc").iterdir() if Path("/proc/self").is_dir() else []:
+        try:
+            args = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except (OSError, ValueError):
+            continue
+        if SERVER_MODULE in args and any(a.startswith(base) for a in args):
+            left.append(int(entry.name))
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        time.sleep(1.0 if left else 0)
 
 
 @pytest.fixture(autouse=True)

@@ -69,6 +69,17 @@ class FaultyServer:
                     self.end_headers()
                     self.wfile.write(b"{not json")
                     return
+                if mode == "drop-before-token":  # as llama.cpp's server does when killed: chunked, cut short
+                    self.send_response(200)
+                    self.send_header("content-type", "text/event-stream")
+                    self.send_header("transfer-encoding", "chunked")
+                    self.end_headers()
+                    role = {**json.loads(_chunk("")[6:]), "choices": [{"index": 0, "delta": {"role": "assistant"}}]}
+                    event = f"data: {json.dumps(role)}\n\n".encode()
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))  # the role, then no token
+                    self.wfile.flush()
+                    self.connection.shutdown(socket.SHUT_RDWR)  # gone after the headers, before any token
+                    return
                 if mode == "drop-mid-stream":
                     self.send_response(200)
                     self.send_header("content-type", "text/event-stream")
@@ -148,10 +159,22 @@ def test_a_stream_dropped_midway_gives_a_partial_answer_marked_incomplete(server
     assert "Seven per cent" in "".join(s.text for s in result.sentences) or result.fallback
 
 
+def test_a_stream_dropped_before_any_token_is_one_clear_error_that_can_be_retried(server):
+    """A stream cut after its first event but before any token (what a killed engine gives) is one
+    clear error, of the kind on which the background engine's client restarts the engine and retries."""
+    from qa.llm.openai_chat import ServerUnreachable
+
+    with pytest.raises(ServerUnreachable, match="Cannot reach the model server"):
+        list(_llm(server, "drop-before-token", retries=0).stream(MESSAGES))
+
+
 def test_unreachable_base_url_says_what_to_set():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed once the block ends: nothing listens there
     llm = OpenAIChat("m", base_url=f"http://127.0.0.1:{port}/v1", api_key="sk-test", max_retries=0, timeout=2)
-    with pytest.raises(QAError, match="Cannot reach the model server .* OPENAI_BASE_URL"):
+    with pytest.raises(QAError, match="Cannot reach the model server .* OPENAI_BASE_URL") as raised:
         llm.complete(MESSAGES)
+    from qa.llm.openai_chat import ServerUnreachable
+
+    assert isinstance(raised.value, ServerUnreachable)  # what the background engine's client retries on

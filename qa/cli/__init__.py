@@ -1,5 +1,5 @@
 """The command line: `qa` and its global options; each command group lives in a module of its own
-(ingest, ask, articles, doctor, chat, summarise, evaluate, feeds) and is registered here.
+(ingest, ask, articles, doctor, engine, chat, summarise, evaluate, feeds) and is registered here.
 
 Exit codes: 0 success; 1 an error, or some inputs failed; 2 bad usage; 130 interrupted.
 """
@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from .. import __version__
-from . import articles, ask, chat, doctor, evaluate, feeds, ingest, summarise
+from . import articles, ask, chat, doctor, engine, evaluate, feeds, ingest, summarise
 from ._help import Group
 from ._shared import Context, err, out, show_notices
 
@@ -54,7 +54,7 @@ def main_options(
     ctx.obj = Context({"home": home, "collection": collection, "embedder": embedder})
 
 
-for group in (ingest, ask, articles, doctor, chat, summarise, evaluate, feeds):  # the order `qa --help` lists
+for group in (ingest, ask, articles, doctor, engine, chat, summarise, evaluate, feeds):  # the order `qa --help` lists
     group.register(app)
 
 

@@ -154,9 +154,10 @@ def since_start_ms() -> float:
         return (time.perf_counter() - _IMPORTED) * 1000
 
 
-def load_llm(settings: Settings) -> LLM | None:
-    """The model the settings name, its first-use assembly shown as a progress bar; a local model
-    that is not available falls back to answering with no model (extractive), and says so."""
+def load_llm(settings: Settings, *, fallback: bool = True) -> LLM | None:
+    """The model the settings name, its first-use assembly shown as a progress bar and the start of
+    the background engine as one line; a local model that is not available falls back to answering
+    with no model (extractive), and says so (with `fallback`; else the error stands)."""
     progress = Progress(
         TextColumn("Assembling the local model (first use only)"),
         BarColumn(),
@@ -173,11 +174,17 @@ def load_llm(settings: Settings) -> LLM | None:
             task = progress.add_task("model", total=total)
         progress.update(task, completed=done)
 
+    def on_starting() -> None:
+        if task is not None:
+            progress.stop()  # the assembly is done
+        # stderr only: --json output on stdout stays clean
+        err.print("[dim]Starting the local engine (model load, first use only)…[/dim]")
+
     spec = settings.resolved_llm()
     try:
-        return make_llm(settings, on_progress=on_progress)
+        return make_llm(settings, on_progress=on_progress, on_starting=on_starting)
     except QAError as exc:
-        if not (spec == "local" or spec.startswith("local:")):
+        if not fallback or not (spec == "local" or spec.startswith("local:")):
             raise
         err.print(
             f"[yellow]The local model is not available: {exc}\nAnswering with the extractive backend "

