@@ -118,6 +118,7 @@ class Answer(Cites):
     fallback: str = ""  # why the answer is extractive evidence rather than the model's words
     incomplete: bool = False
     timings: Timings = field(default_factory=Timings)
+    language_note: str = ""  # said when the question or its passages are not English (the embedder is English-only)
 
 
 def sentence_json(s: Sentence, *, scores: bool = True) -> dict:

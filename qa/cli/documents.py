@@ -63,6 +63,7 @@ def answer_json(answer: Answer) -> dict:
         "model": answer.model,
         "fallback": answer.fallback or None,
         "incomplete": answer.incomplete,
+        "language_note": answer.language_note or None,
         "sentences": [sentence_json(s) for s in answer.sentences],
         "citations": [passage_json(p) for p in answer.cited],
         "passages": _offsets(answer.passages),
