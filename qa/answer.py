@@ -12,15 +12,18 @@ from .chunking import sentence_spans
 from .claims import names, numbers
 from .embeddings import Embedder
 from .grounding import JUDGE_THRESHOLD, Grounded, Judge, ground, ground_extract
+from .language import language_note
 from .llm import LLM, Judges, Messages, model_name
 from .prompts import REFUSAL, fill, format_passages
 from .records import Answer, Passage, Sentence, Timings
+from .roots import roots
 from .search import Library
 from .search.retrieval import RetrievalOptions, retrieve
-from .terms import terms
 from .verify import cited_text
 
+# Calibrated with eval/extractive_threshold.py on SQuAD and RGB (figures in eval/RESULTS.md):
 EXTRACTIVE_THRESHOLD = 0.45  # below this, the best sentence does not answer the question
+EXTRA_SENTENCE = 0.8  # a second sentence is given only when it scores at least this share of the best
 
 
 @dataclass(frozen=True)
@@ -67,16 +70,19 @@ def extract(
     units = [(n, s) for n, s in units if len(s.split()) >= 4]
     if not units:
         return []
-    qterms = set(terms(question))
+    # the question's words in any of their forms ("demand" / "is demanding"): a sentence that has them
+    # all states what is asked; one that shares a word with it in passing does not
+    asked = roots(question)
     dense = embedder.embed([s for _, s in units]) @ embedder.embed([question])[0]
-    lexical = np.array([len(qterms & set(terms(s))) / max(1, len(qterms)) for _, s in units])
+    lexical = np.array([len(asked & roots(s)) / max(1, len(asked)) for _, s in units])
     # a passage that lacks the names and numbers the question is about cannot answer it
     by_number = {p.number: p.text for p in passages}
     missing = np.array([_key_terms_missing(question, by_number[n]) for n, _ in units])
     score = (0.6 * dense + 0.4 * lexical) * (1 - 0.5 * missing)
     picked: list[Sentence] = []
     for j in np.argsort(-score)[:limit]:
-        if score[j] < threshold:
+        # a further sentence must answer nearly as well as the best one, not share a word with the question
+        if score[j] < threshold or (picked and score[j] < EXTRA_SENTENCE * picked[0].support):
             break
         picked.append(Sentence(units[j][1], (units[j][0],), True, round(float(score[j]), 3)))
     return picked
@@ -199,4 +205,5 @@ def ask(
     found = retrieve(question, library=library, options=options.retrieval)
     result = answer(question, found.passages, llm=llm, embedder=library.embedder, options=options, on_token=on_token)
     result.timings.retrieval_ms = found.ms
+    result.language_note = language_note(question, result.passages)
     return result

@@ -123,6 +123,7 @@ class Answer(Cites):
     reason: str = ""  # why it refused, when it did
     incomplete: bool = False
     timings: Timings = field(default_factory=Timings)
+    language_note: str = ""  # said when the question or its passages are not English (the embedder is English-only)
     dropped: list[Sentence] = field(default_factory=list)  # the model's sentences the passages do not state
     checks: list[str] = field(default_factory=list)  # which grounding checks ran (qa/grounding.py)
     judge: float | None = None  # the model's own check: P(the evidence answers the question)

@@ -17,6 +17,8 @@ from qa.chat.session import (
     new_session,
     save_session,
     save_transcript,
+    session_from_dict,
+    session_to_dict,
     sessions_dir,
     transcript_markdown,
 )
@@ -266,6 +268,12 @@ def test_save_writes_the_transcript_with_its_citations(library, embedder, tmp_pa
     first = _ask(session, STRIKE, library, embedder, None)
     second = _ask(session, FOLLOW_UP, library, embedder, None)
     session.turns.append(replace(second, question="Who won the cup?", answer=None))  # a stopped turn
+    with pytest.raises(
+        UsageError, match=r"does not exist; make it first \(mkdir -p .*notes\) or save here: /save chat.md"
+    ):
+        save_transcript(session, tmp_path / "notes" / "chat", model="extractive")
+    assert not (tmp_path / "notes").exists()  # no folder made without asking
+    (tmp_path / "notes").mkdir()
     path = save_transcript(session, tmp_path / "notes" / "chat", model="extractive")
     assert path == tmp_path / "notes" / "chat.md"
     text = path.read_text()
@@ -280,6 +288,33 @@ def test_save_writes_the_transcript_with_its_citations(library, embedder, tmp_pa
     assert "## 3. Who won the cup?" in text and "Stopped before the answer was finished" in text
     with pytest.raises(QAError, match="Cannot write"):
         save_transcript(session, tmp_path / "notes" / "chat.md" / "x.md")
+
+
+def test_a_transcript_labels_each_turn_with_its_own_filters(library, embedder, tmp_path):
+    session = new_session()
+    _ask(session, STRIKE, library, embedder, None)
+    session.filters = Filters(source="Capital Wire", since="2026-01-01")
+    _ask(session, "What did the union demand?", library, embedder, None)
+    session.filters = Filters()
+    _ask(session, "How long is the Riverside tram line?", library, embedder, None)
+    text = save_transcript(session, tmp_path / "chat.md").read_text()
+    turns = text.split("\n## ")[1:]
+    assert [("*Filters:*" in t) for t in turns] == [False, True, False]
+    assert '*Filters:* source="Capital Wire" since=2026-01-01' in turns[1]
+    assert "filters:" not in text.split("\n## ")[0]  # the header no longer claims the filters of save time
+    again = session_from_dict(json.loads(json.dumps(session_to_dict(session))))
+    assert [t.filters for t in again.turns] == [t.filters for t in session.turns]
+
+
+def test_the_extractive_backend_is_ready_at_once():
+    from qa.cli._chat_state import ModelLoader
+
+    def never():
+        raise AssertionError("nothing to load")
+
+    loader = ModelLoader("extractive", never)
+    assert loader.ready and loader.label == "extractive" and loader.get() is None
+    assert ModelLoader("local", lambda: None).label == "local (loading…)"
 
 
 def test_sessions_persist_and_the_last_one_resumes(library, embedder, home):

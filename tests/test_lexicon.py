@@ -107,3 +107,11 @@ def test_the_index_moves_with_the_catalogue_transaction(make_store, fake_embedde
     with store.write_lock():
         store.remove([a.article.id for a in store.articles()][:3])
     assert store.lexicon_chunk_ids() == {c.id for c in store.chunks()}
+
+
+def test_chunks_with_no_indexable_words_are_stored_and_found_by_nothing():
+    """Arabic text has no words the ASCII analyser indexes: the chunk is counted, with no postings."""
+    db = fresh_index([("ar-1", "طالبت النقابة بزيادة في الأجور."), ("en-1", "The union demanded a pay rise.")])
+    assert db.execute("SELECT count(*) FROM lexicon_docs").fetchone()[0] == 2
+    alone = fresh_index([("ar-1", "طالبت النقابة بزيادة في الأجور.")])
+    assert alone.execute("SELECT count(*) FROM lexicon_terms").fetchone()[0] == 0

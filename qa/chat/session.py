@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..chunking import snippet
-from ..errors import QAError
+from ..errors import QAError, UsageError
 from ..records import Answer, Passage, Sentence, Timings
 from ..search.options import Filters
 from .conversation import Conversation
@@ -26,6 +26,7 @@ class Turn:
     rewrite_ms: float = 0.0
     seconds: float = 0.0  # the whole turn: rewrite, retrieval, generation, verification
     at: str = ""
+    filters: Filters = Filters()  # those in force when it was asked
 
     @property
     def stopped(self) -> bool:
@@ -74,11 +75,15 @@ def turn_markdown(turn: Turn, number: int | None = None, full_passages: bool = T
     lines = [head, ""]
     if turn.searched != turn.question:
         lines += [f"*Searched:* {turn.searched}", ""]
+    if any(asdict(turn.filters).values()):
+        lines += [f"*Filters:* {describe_filters(turn.filters)}", ""]
     result = turn.answer
     if result is None:
         return "\n".join(lines + ["*Stopped before the answer was finished.*", ""])
     lines += [result.text, ""]
     notes = [f"Why: {result.reason}."] if result.refused and result.reason else []
+    if result.language_note:
+        notes.append(result.language_note)
     if result.incomplete:
         notes.append("The answer was cut off before the model finished (incomplete).")
     notes += [f"Not supported by the cited passages: “{s.text}”" for s in result.sentences if not s.supported]
@@ -98,9 +103,7 @@ def transcript_markdown(session: Session, model: str = "") -> str:
     head = [
         f"# qa chat, {session.created.replace('T', ' ')}",
         "",
-        f"Collection *{session.collection}*"
-        + (f" · model *{model}*" if model else "")
-        + f" · filters: {describe_filters(session.filters)}",
+        f"Collection *{session.collection}*" + (f" · model *{model}*" if model else ""),
         "",
     ]
     body = [turn_markdown(t, i) for i, t in enumerate(session.turns, 1)]
@@ -108,11 +111,17 @@ def transcript_markdown(session: Session, model: str = "") -> str:
 
 
 def save_transcript(session: Session, path: str | Path, model: str = "") -> Path:
+    """Write the transcript as Markdown; a folder that does not exist is not made (a typo would
+    scatter folders): the error says so and how to make it."""
     target = Path(path).expanduser()
     if target.suffix == "":
         target = target.with_suffix(".md")
+    if not target.parent.exists():
+        raise UsageError(
+            f"The folder {target.parent} does not exist; make it first (mkdir -p {target.parent}) "
+            f"or save here: /save {target.name}"
+        )
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(transcript_markdown(session, model), encoding="utf-8")
     except OSError as exc:
         raise QAError(f"Cannot write {target} ({exc.strerror}); choose another file.")
@@ -159,6 +168,7 @@ def _answer_from(d: dict) -> Answer:
         checks=list(d.get("checks", [])),
         judge=d.get("judge"),
         raw=d.get("raw", ""),
+        language_note=d.get("language_note", ""),
     )
 
 
@@ -169,7 +179,16 @@ def session_to_dict(session: Session) -> dict:
 
 
 def session_from_dict(data: dict) -> Session:
-    turns = [Turn(**{**t, "answer": _answer_from(t["answer"]) if t["answer"] else None}) for t in data["turns"]]
+    turns = [
+        Turn(
+            **{
+                **t,
+                "answer": _answer_from(t["answer"]) if t["answer"] else None,
+                "filters": Filters(**t.get("filters", {})),  # sessions saved before kept none per turn
+            }
+        )
+        for t in data["turns"]
+    ]
     return Session(data["id"], data["collection"], Filters(**data["filters"]), turns, data["created"])
 
 

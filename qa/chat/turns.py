@@ -11,6 +11,7 @@ from datetime import datetime
 
 from ..answer import AskOptions, answer, system_message
 from ..errors import QAError
+from ..language import language_note
 from ..llm import LLM, Messages
 from ..prompts import fill
 from ..records import Passage
@@ -189,9 +190,12 @@ def ask_turn(
             )
             record(conversation, prompt, passages, result.raw)
         result.timings.retrieval_ms = found.ms
+        result.language_note = language_note(question, result.passages)
     except KeyboardInterrupt:
-        session.turns.append(Turn(question, searched, None, how, rewrite_ms, time.perf_counter() - t0, at))
+        session.turns.append(
+            Turn(question, searched, None, how, rewrite_ms, time.perf_counter() - t0, at, session.filters)
+        )
         raise
-    turn = Turn(question, searched, result, how, rewrite_ms, time.perf_counter() - t0, at)
+    turn = Turn(question, searched, result, how, rewrite_ms, time.perf_counter() - t0, at, session.filters)
     session.turns.append(turn)
     return turn

@@ -13,7 +13,7 @@ from rich.console import Console
 from ..answer import AskOptions
 from ..chat.session import Session, save_session, sessions_dir
 from ..library import Library
-from ..llm import LLM, model_name
+from ..llm import EXTRACTIVE, LLM, model_name
 from ..settings import Settings
 from ._shared import load_llm
 
@@ -34,6 +34,8 @@ class ModelLoader:
         self._error: BaseException | None = None
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
+        if spec == EXTRACTIVE:  # no model to load: ready now, and the header says so
+            self._done.set()
 
     @classmethod
     def for_settings(cls, settings: Settings, spec: str, on_done: Callable[[], None] | None = None) -> ModelLoader:
@@ -41,7 +43,7 @@ class ModelLoader:
         return cls(spec, lambda: load_llm(chosen), on_done)
 
     def start(self, delay: float = 0.0) -> ModelLoader:
-        if self._thread is None:
+        if self._thread is None and not self._done.is_set():  # (extractive is ready from the start)
             self._thread = threading.Thread(target=self._run, args=(delay,), name="qa-model-loader", daemon=True)
             self._thread.start()
         return self

@@ -66,6 +66,7 @@ def answer_json(answer: Answer) -> dict:
         "incomplete": answer.incomplete,
         "checks": answer.checks,
         "judge": answer.judge,
+        "language_note": answer.language_note or None,
         "sentences": [sentence_json(s) for s in answer.sentences],
         "dropped": [sentence_json(s) for s in answer.dropped],
         "citations": [passage_json(p) for p in answer.cited],

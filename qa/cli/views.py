@@ -175,6 +175,8 @@ def answer_view(answer: Answer) -> Group:
         parts.append(Text(f"Why: {answer.reason}.", style="yellow"))
     if answer.incomplete:
         parts.append(Text("The answer was cut off before the model finished (incomplete).", style="yellow"))
+    if answer.language_note:
+        parts.append(Text(f"Note: {answer.language_note}", style="yellow"))
     flagged = [s for s in answer.sentences if not s.supported]
     for s in flagged:
         parts.append(Text(f"⚠ not supported by the cited passages: “{snippet(s.text, 160)}”", style="red"))

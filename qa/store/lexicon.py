@@ -124,8 +124,11 @@ def add(db: sqlite3.Connection, chunks: Texts) -> None:
     ids = np.array(term_ids, np.int64)
     order = np.argsort(ids, kind="stable")  # by term, then by document
     postings, ids = postings[order], ids[order]
-    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
-    ends = np.r_[starts[1:], len(ids)]
+    # (chunks with no indexable words, such as Arabic text, add documents but no postings)
+    starts = ends = np.zeros(0, np.int64)
+    if len(ids):
+        starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+        ends = np.r_[starts[1:], len(ids)]
     names = list(vocabulary)
     rows = {names[ids[a]]: postings[a:b].tobytes() for a, b in zip(starts.tolist(), ends.tolist(), strict=True)}
     db.executemany("INSERT INTO lexicon_docs VALUES (?,?,?)", docs_rows)
