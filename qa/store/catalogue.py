@@ -92,6 +92,9 @@ class Catalogue:
     def __init__(self, path: Path):
         self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
+        # read pages through the OS page cache instead of copying them: keyword search reads
+        # megabytes of postings per question (a quarter faster at 1M chunks; SQLite caps the size)
+        self.db.execute("PRAGMA mmap_size=1099511627776")
         self.db.executescript(_SCHEMA)
         lexicon.create(self.db)
         if self.is_empty() and not lexicon.current(self.db):
