@@ -30,7 +30,7 @@ from ..records import Article, Chunk
 from ..settings import masked_url
 from . import cache, lexicon
 from .catalogue import AlsoReported, Catalogue, NewArticle, StoredArticle
-from .shared import Fetched, SharedArchive, also_json, chunk_extras
+from .shared import Fetched, SharedArchive, also_json, article_fields, chunk_extras
 from .vectors import Vectors, date_number, reason, vector_metadata
 
 __all__ = ["AlsoReported", "NewArticle", "Store", "StoredArticle", "date_number"]
@@ -187,7 +187,8 @@ class Store:
             metadatas += [
                 vector_metadata(item.article, c.position) | x for c, x in zip(item.chunks, extras, strict=True)
             ]
-        self.vectors.upsert(ids, vectors, metadatas)
+        # on a server each chunk carries ~10 kB of sentences: 500 a request keeps requests near 5 MB
+        self.vectors.upsert(ids, vectors, metadatas, batch=500 if self.archive is not None else 5000)
 
     def _add_shared(self, items: Sequence[NewArticle]) -> None:
         """Server first (record pending, vectors, record ok: the commit), then this user's cache."""
@@ -213,8 +214,7 @@ class Store:
         rows = self.catalogue.chunk_positions(article.id)
         self.vectors.update_metadata([r[0] for r in rows], [vector_metadata(article, r[1]) for r in rows])
         if self.archive is not None:
-            fields = {f: getattr(article, f) for f in ("title", "source", "date", "url", "author", "origin")}
-            cache.set_seq(self.catalogue, article.id, self.archive.update(article.id, fields))
+            cache.set_seq(self.catalogue, article.id, self.archive.update(article.id, article_fields(article)))
         self.catalogue.update_record(article)
 
     def remove(self, article_ids: Sequence[str]) -> int:

@@ -214,16 +214,15 @@ def _mean(vectors: np.ndarray) -> list[float]:
     return (v / norm if norm > 0 else np.eye(1, len(v))[0]).tolist()
 
 
+def article_fields(article: Article) -> dict:
+    """What a record keeps of an article besides its text (the fields a corrected re-ingest rewrites)."""
+    return {f: getattr(article, f) for f in ("title", "source", "date", "url", "author", "origin")}
+
+
 def _record(item: NewArticle, seq: int, state: str) -> dict:
-    a = item.article
     return {
         "key": item.key,
-        "title": a.title,
-        "source": a.source,
-        "date": a.date,
-        "url": a.url,
-        "author": a.author,
-        "origin": a.origin,
+        **article_fields(item.article),
         "ingested_at": time.time(),
         "chunks": len(item.chunks),
         "state": state,

@@ -88,7 +88,8 @@ def probe(chroma_url: str, chroma_token: str, collection: str) -> str:
     records = f"{collection}.articles"
     if records not in names:
         return (
-            f"{head}; collection {collection!r}: {chunks} chunk vectors but no article records (written by qa < 0.3?)"
+            f"{head}; collection {collection!r}: {chunks} chunk vectors but no article records (written before "
+            "qa shared them: ingest the articles again to share them)"
         )
     got = client.get_collection(records, embedding_function=None).get(where={"state": "ok"}, include=[])
     return f"{head}; collection {collection!r}: {len(got['ids'])} articles, {chunks} chunk vectors"
@@ -166,9 +167,9 @@ class Vectors:
         _search_broadly(collection)
         return collection
 
-    def upsert(self, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[dict]) -> None:
-        """Write vectors in batches of what the server takes (at most 5,000)."""
-        step = max(1, min(5000, self.client.get_max_batch_size()))
+    def upsert(self, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[dict], batch: int = 5000) -> None:
+        """Write vectors in batches of what the server takes (at most `batch`)."""
+        step = max(1, min(batch, self.client.get_max_batch_size()))
         for b in range(0, len(ids), step):
             self.collection.upsert(
                 ids=list(ids[b : b + step]),
