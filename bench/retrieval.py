@@ -33,10 +33,11 @@ index lived in the catalogue pays on first open) and that timed too.
 Stores live in ROOT/<size> and are reused while their recipe is unchanged; build times and
 sizes on disk are kept in ROOT/<size>/build.json and reported.
 
-The server backend is `chroma run --path ROOT/<size>/chroma --host 127.0.0.1 --port P`,
-started by this script on a free loopback port and stopped after its measurement; qa talks
-to it through Store(..., chroma_url=...) (chromadb.HttpClient); the SQLite catalogue (with its BM25
-index) is the same file as in embedded mode.
+The server backend is `chroma run --path ROOT/<size>-server/chroma --host 127.0.0.1 --port P`,
+started by this script on a free loopback port and stopped after its measurement. Its store is
+built through the same Store.add_many calls with QA_CHROMA_URL set, so the server holds what a team
+shares (article records, chunk vectors with their sentences) and ROOT/<size>-server/cache holds the
+user's cache (the catalogue with its lexical index), as `qa` keeps them (up to 100k chunks).
 
 Cost of the 1M store on the project's (shared, loaded) machine: the write path ran at 550-1,000
 chunks/s (100k: 183 s), so 1M takes roughly 20-35 min to write and ~9 GB of catalogue (each
@@ -74,6 +75,7 @@ from qa.search import Library  # noqa: E402
 from qa.settings import load_settings, prepare_environment  # noqa: E402
 
 MODES = ("dense", "bm25", "hybrid")
+SERVER_SIZES = ("10k", "100k")  # a 1M store written through HTTP would take hours here
 SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
 COLLECTION = "articles"
 NOISE_SIGMA = 0.005
@@ -176,22 +178,68 @@ def lexicon_mb(path: Path) -> float:
     return round(size / 2**20, 1)
 
 
-def build(label: str, root: Path, data: Path) -> dict:
-    """ROOT/<label>: a store of at least SIZES[label] chunks (see the module text); reused when built by this recipe."""
+def copy_items(base, vectors: np.ndarray, c: int, rng, limit: int | None = None) -> list:
+    """Copy `c` of the base corpus as NewArticles (see the module text): copy 0 is the corpus itself,
+    copy c >= 1 each article with a "[benchmark copy c]" first line, its own ids, noisy vectors."""
     from dataclasses import replace
 
     from qa.chunking import chunk_vectors
     from qa.ingest.articles import article_id
-    from qa.library import make_embedder, open_store
     from qa.records import Chunk
-    from qa.store import NewArticle, lexicon
+    from qa.store import NewArticle
+
+    offsets = np.cumsum([0] + [len(s) for *_, s in base])
+    noisy = vectors + rng.normal(0.0, NOISE_SIGMA, size=vectors.shape).astype(np.float32)
+    noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
+    items, chunks_so_far = [], 0
+    for n, (article, key, chunks, spans) in enumerate(base):
+        if limit is not None and chunks_so_far >= limit:
+            break
+        own = noisy[offsets[n] : offsets[n + 1]]
+        if c == 0:
+            new, new_chunks, new_spans, new_key = article, list(chunks), list(spans), key
+        else:
+            prefix = f"[benchmark copy {c}]\n"
+            shift = len(prefix)
+            text = prefix + article.text
+            new = replace(article, id=article_id(text), text=text, origin=f"{article.origin}#copy{c}")
+            new_key = f"{key}#copy{c}"
+            new_spans = [(a + shift, b + shift) for a, b in spans]
+            new_chunks = [
+                Chunk(
+                    id=f"{new.id}-{ch.position:04d}",
+                    article_id=new.id,
+                    position=ch.position,
+                    text=ch.text,
+                    start=ch.start + shift,
+                    end=ch.end + shift,
+                    tokens=ch.tokens,
+                )
+                for ch in chunks
+            ]
+        items.append(NewArticle(new, new_key, new_chunks, chunk_vectors(new_chunks, new_spans, own), new_spans, own))
+        chunks_so_far += len(new_chunks)
+    return items
+
+
+def store_home(root: Path, label: str, url: str) -> Path:
+    """Where a store of that size lives: ROOT/<size> (embedded), ROOT/<size>-server (its server's
+    data in chroma/, the user's cache in cache/)."""
+    return root / (f"{label}-server" if url else label)
+
+
+def build(label: str, root: Path, data: Path, url: str = "") -> dict:
+    """A store of at least SIZES[label] chunks (see the module text), embedded or, with `url`, on that
+    Chroma server (serving store_home()/chroma); reused when built by this recipe."""
+    from qa.library import make_embedder, open_store
+    from qa.store import lexicon
 
     t_prep = time.perf_counter()
     base, read = load_base(data)
     vectors, embed_info = sentence_vectors(base, root)
     base_digest = hashlib.sha256("".join(a.id for a, *_ in base).encode()).hexdigest()[:16]
-    want = recipe(label, base_digest)
-    home = root / label
+    want = recipe(label, base_digest) | ({"server": True} if url else {})
+    home = store_home(root, label, url)
     marker = home / "build.json"
     if marker.is_file():
         done = json.loads(marker.read_text())
@@ -200,56 +248,25 @@ def build(label: str, root: Path, data: Path) -> dict:
             return done
     prep_s = time.perf_counter() - t_prep
 
-    shutil.rmtree(home, ignore_errors=True)
+    if not url:
+        shutil.rmtree(home, ignore_errors=True)  # (a server's folder is emptied before it is started)
     target = SIZES[label]
     base_chunks = sum(len(c) for _, _, c, _ in base)
     log(
-        f"[{label}] building: {len(base)} distinct articles ({read} read), {base_chunks:,} chunks, "
-        f"{len(vectors):,} sentences per copy; target {target:,} chunks"
+        f"[{label}] building{' on ' + url if url else ''}: {len(base)} distinct articles ({read} read), "
+        f"{base_chunks:,} chunks, {len(vectors):,} sentences per copy; target {target:,} chunks"
     )
-    settings = load_settings({"home": str(home), "collection": COLLECTION})
+    settings = load_settings({"home": str(home), "collection": COLLECTION, "chroma_url": url})
     store = open_store(settings, make_embedder(settings))  # the vectors are made here, not by the embedder
     rng = np.random.default_rng(SEED)
     spent: dict[str, float] = {}
     lexicon.add = Stopwatch(spent, "lexicon", lexicon.add)  # its share of the writes (merges included)
-    offsets = np.cumsum([0] + [len(s) for *_, s in base])
     total, copies, articles = 0, 0, 0
     t0 = time.perf_counter()
     while total < target:
-        c = copies
-        noisy = vectors + rng.normal(0.0, NOISE_SIGMA, size=vectors.shape).astype(np.float32)
-        noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
-        items = []
-        for n, (article, key, chunks, spans) in enumerate(base):
-            if total >= target:
-                break
-            own = noisy[offsets[n] : offsets[n + 1]]
-            if c == 0:
-                new, new_chunks, new_spans, new_key = article, list(chunks), list(spans), key
-            else:
-                prefix = f"[benchmark copy {c}]\n"
-                shift = len(prefix)
-                text = prefix + article.text
-                new = replace(article, id=article_id(text), text=text, origin=f"{article.origin}#copy{c}")
-                new_key = f"{key}#copy{c}"
-                new_spans = [(a + shift, b + shift) for a, b in spans]
-                new_chunks = [
-                    Chunk(
-                        id=f"{new.id}-{ch.position:04d}",
-                        article_id=new.id,
-                        position=ch.position,
-                        text=ch.text,
-                        start=ch.start + shift,
-                        end=ch.end + shift,
-                        tokens=ch.tokens,
-                    )
-                    for ch in chunks
-                ]
-            items.append(
-                NewArticle(new, new_key, new_chunks, chunk_vectors(new_chunks, new_spans, own), new_spans, own)
-            )
-            total += len(new_chunks)
-            articles += 1
+        items = copy_items(base, vectors, copies, rng, limit=target - total)
+        total += sum(len(i.chunks) for i in items)
+        articles += len(items)
         store.add_many(items)
         copies += 1
         if copies % 5 == 0 or total >= target:
@@ -258,14 +275,16 @@ def build(label: str, root: Path, data: Path) -> dict:
     write_s = time.perf_counter() - t0
     chunk_rows, vector_rows = store.chunk_count(), store.vector_count()
     lexicon_write_s = spent.get("lexicon", 0.0) / 1000
-    catalogue_path = home / f"{COLLECTION}.sqlite"
+    catalogue_path = Path(store.catalogue.db.execute("PRAGMA database_list").fetchone()[2])
     store.catalogue.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     lexicon_size = lexicon_mb(catalogue_path)
-    log(f"[{label}] lexical index: {lexicon_write_s:.1f} s of the writes, {lexicon_size} MB; rebuilding it once")
-    store.catalogue.db.execute("DELETE FROM meta WHERE name='lexicon_format'")
-    t1 = time.perf_counter()
-    store.catalogue.build_lexicon()
-    rebuild_s = time.perf_counter() - t1
+    log(f"[{label}] lexical index: {lexicon_write_s:.1f} s of the writes, {lexicon_size} MB")
+    rebuild_s = None
+    if not url:  # what a store from before pays once, on its first open
+        store.catalogue.db.execute("DELETE FROM meta WHERE name='lexicon_format'")
+        t1 = time.perf_counter()
+        store.build_lexicon()
+        rebuild_s = round(time.perf_counter() - t1, 1)
     terms_count = store.catalogue.db.execute("SELECT COUNT(*) FROM lexicon_terms").fetchone()[0]
     store.catalogue.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     store.close()
@@ -285,12 +304,13 @@ def build(label: str, root: Path, data: Path) -> dict:
         "write_s": round(write_s, 1),
         "write_chunks_per_s": round(chunk_rows / write_s),
         "lexicon_write_s": round(lexicon_write_s, 1),
-        "lexicon_rebuild_s": round(rebuild_s, 1),
+        "lexicon_rebuild_s": rebuild_s,
+        "backend": "server" if url else "embedded",
         "lexicon_terms": terms_count,
         "disk_mb": {
             "total": du_mb(home),
             "chroma": du_mb(home / "chroma"),
-            "catalogue_sqlite": du_mb(home) - du_mb(home / "chroma"),
+            "catalogue_sqlite": round(catalogue_path.stat().st_size / 2**20, 1),
             "lexicon": lexicon_mb(catalogue_path),
         },
         "load_at_end": loadavg(),
@@ -298,7 +318,6 @@ def build(label: str, root: Path, data: Path) -> dict:
         "recipe_params": want,
         "reused": False,
     }
-    done["disk_mb"]["catalogue_sqlite"] = round(done["disk_mb"]["catalogue_sqlite"], 1)
     marker.write_text(json.dumps(done, indent=1))
     return done
 
@@ -333,7 +352,7 @@ def open_for_query(label: str, root: Path, url: str):
     from qa.library import make_embedder, open_store
     from qa.search.bm25 import open_index
 
-    settings = load_settings({"home": str(root / label), "collection": COLLECTION, "chroma_url": url})
+    settings = load_settings({"home": str(store_home(root, label, url)), "collection": COLLECTION, "chroma_url": url})
     embedder = make_embedder(settings)
     t0 = time.perf_counter()
     store = open_store(settings, embedder)
@@ -564,7 +583,8 @@ def builds_table(result: dict) -> str:
             continue
         d = b["disk_mb"]
         lines.append(
-            f"| {b['size']} | {b['chunks']:,} | {b['articles']:,} ({b['copies']}) | {b['write_s']:,} "
+            f"| {b['size']} {b.get('backend', 'embedded')} | {b['chunks']:,} | {b['articles']:,} ({b['copies']}) | "
+            f"{b['write_s']:,} "
             f"({b['write_chunks_per_s']:,}) | {b['lexicon_write_s']} / {b['lexicon_rebuild_s']} | "
             f"{d['total']:,} ({d['chroma']:,} / {d['catalogue_sqlite']:,} / {d['lexicon']:,}) | "
             f"{'yes' if b['reused'] else 'no'} |"
@@ -585,11 +605,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "retrieval.json")
     parser.add_argument("--_build", default="", help=argparse.SUPPRESS)
     parser.add_argument("--_measure", nargs=3, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--_url", default="", help=argparse.SUPPRESS)
     a = parser.parse_args()
     setup()
 
     if a._build:
-        print(json.dumps(build(a._build, a.root, a.data)))
+        print(json.dumps(build(a._build, a.root, a.data, a._url)))
         return
     if a._measure:
         label, backend, url = a._measure
@@ -640,39 +661,41 @@ def main() -> None:
             "chunks through Store.add_many takes ~20-35 min on this machine; see the docstring)"
         )
     for label in sizes:
-        log(f"== {label}: build or reuse")
-        try:
-            result["builds"][label] = child(["--_build", label, "--root", str(a.root), "--data", str(a.data)])
-        except RuntimeError as exc:
-            result["builds"][label] = {"size": label, "error": str(exc)}
-            continue
-        b = result["builds"][label]
-        log(
-            f"[{label}] {b['chunks']:,} chunks, write {b['write_s']} s (lexical index {b['lexicon_write_s']} s), "
-            f"{b['disk_mb']['total']:,} MB{' (reused)' if b['reused'] else ''}"
-        )
-        if a.build_only:
-            continue
-        size_modes = modes
         for backend in backends:
-            log(f"== {label} {backend}: measuring {','.join(size_modes)} (load {loadavg()})")
-            proc = None
+            if backend == "server" and label not in SERVER_SIZES:
+                log(f"== {label} server: not built (server stores are built up to {SERVER_SIZES[-1]})")
+                continue
+            log(f"== {label} {backend}: build or reuse")
+            proc, url = None, ""
+            key = f"{label}-{backend}" if backend != "embedded" else label
             try:
-                url = "-"
                 if backend == "server":
-                    proc, url = start_server(a.root / label / "chroma", a.root / f"chroma-server-{label}.log")
+                    home = store_home(a.root, label, "server")
+                    if not (home / "build.json").is_file():
+                        shutil.rmtree(home, ignore_errors=True)
+                    (home / "chroma").mkdir(parents=True, exist_ok=True)
+                    proc, url = start_server(home / "chroma", a.root / f"chroma-server-{label}.log")
+                b = child(["--_build", label, "--_url", url, "--root", str(a.root), "--data", str(a.data)])
+                result["builds"][key] = b
+                log(
+                    f"[{key}] {b['chunks']:,} chunks, write {b['write_s']} s (lexical index "
+                    f"{b['lexicon_write_s']} s), {b['disk_mb']['total']:,} MB{' (reused)' if b['reused'] else ''}"
+                )
+                if a.build_only:
+                    continue
+                log(f"== {label} {backend}: measuring {','.join(modes)} (load {loadavg()})")
                 m = child(
                     [
                         "--_measure",
                         label,
                         backend,
-                        url,
+                        url or "-",
                         "--root",
                         str(a.root),
                         "--data",
                         str(a.data),
                         "--modes",
-                        ",".join(size_modes),
+                        ",".join(modes),
                         "--repeats",
                         str(a.repeats),
                     ]

@@ -17,6 +17,8 @@ from urllib.parse import unquote, urlparse
 from .settings import Settings
 from .store import Store
 
+VECTOR_STORE = "vector store (chromadb)"
+
 
 @dataclass(frozen=True)
 class Check:
@@ -116,7 +118,15 @@ def stack_checks(settings: Settings) -> list[Check]:
         else ""
     )
     checks.append(_run("embedder", dist, embedder))
-    checks.append(_run("vector store (chromadb)", "chromadb", lambda: f"{settings.chroma_dir}"))
+
+    def vector_store() -> str:
+        if not settings.chroma_url:
+            return f"embedded, {settings.chroma_dir}"
+        from .store.vectors import probe
+
+        return "server " + probe(settings.chroma_url, settings.chroma_token, settings.collection)
+
+    checks.append(_run(VECTOR_STORE, "chromadb", vector_store))
 
     def engine() -> str:
         if importlib.util.find_spec("xllamacpp") is None:

@@ -20,13 +20,14 @@ def doctor(
 ) -> None:
     """Show each component of the offline stack: present, ready, version, where its data lives; exit 1
     when one the commands need is missing or broken."""
-    from ..doctor import stack_checks, store_checks
+    from ..doctor import VECTOR_STORE, stack_checks, store_checks
     from ..library import open_store
 
     with reported():
         settings = ctx.obj.settings()
         results = {"stack": stack_checks(settings)}
-        if check:
+        server_down = not all(c.ok for c in results["stack"] if c.component == VECTOR_STORE)
+        if check and not server_down:
             store = open_store(settings)
             results["store"] = store_checks(store)
         if as_json:

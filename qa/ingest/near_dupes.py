@@ -105,11 +105,9 @@ class NearDuplicates:
             self._unsaved[article_id] = to_bytes(signature)
         return best
 
-    def saved(self, article_id: str) -> None:
-        """The article is now stored: keep its signature with it."""
-        blob = self._unsaved.pop(article_id, None)
-        if blob is not None:
-            self.store.set_signature(article_id, blob)
+    def take_signature(self, article_id: str) -> bytes | None:
+        """The signature made for an article about to be stored, to be written with it."""
+        return self._unsaved.pop(article_id, None)
 
     def forget(self, article_id: str) -> None:
         """An article replaced by its new version is no longer a copy to match."""

@@ -159,6 +159,15 @@ def ingest(
         near = NearDuplicates(store, near_duplicates)
         pending: list[tuple[Article, str, str | None, list[Chunk], list[tuple[int, int]]]] = []
         seen_in_run: dict[str, str] = {}
+        unchanged: dict[str, tuple[Article, str]] = {}  # checked against the vectors at the end
+        restoring: set[str] = set()
+
+        def prepare(article: Article, key: str, replaces: str | None) -> None:
+            units = sentence_units(article.text, chunk_tokens)
+            chunks = chunk_article(article, chunk_tokens, overlap, units=units)
+            pending.append((article, key, replaces, chunks, [(a, b) for a, b, _ in units]))
+            if sum(len(p[3]) for p in pending) >= batch_chunks:
+                flush()
 
         def flush() -> None:
             if not pending:
@@ -176,14 +185,18 @@ def ingest(
             for article, key, replaces, chunks, spans in pending:
                 own = vectors[offset : offset + len(spans)]
                 offset += len(spans)
-                items.append(NewArticle(article, key, chunks, chunk_vectors(chunks, spans, own), spans, own, replaces))
+                vecs = chunk_vectors(chunks, spans, own)
+                signature = near.take_signature(article.id)
+                items.append(NewArticle(article, key, chunks, vecs, spans, own, replaces, signature=signature))
             store.add_many(items)
             for article, _, replaces, chunks, _ in pending:
-                near.saved(article.id)
-                if replaces:
+                if replaces and replaces != article.id:
                     near.forget(replaces)
-                status = "updated" if replaces else "new"
-                report.items.append(ItemResult(article.origin, status, article.title, article.id, len(chunks)))
+                if article.id in restoring:
+                    status, detail = "updated", "its vectors were missing from the store; written again"
+                else:
+                    status, detail = ("updated" if replaces else "new"), ""
+                report.items.append(ItemResult(article.origin, status, article.title, article.id, len(chunks), detail))
             pending.clear()
 
         def record_copy(kept_id: str, article: Article, key: str) -> None:
@@ -235,6 +248,7 @@ def ingest(
                                 )
                             )
                         else:
+                            unchanged[article.id] = (article, key)
                             report.items.append(ItemResult(article.origin, "unchanged", article.title, article.id))
                         continue
                     if existing is not None:  # stored from elsewhere
@@ -262,11 +276,14 @@ def ingest(
                             )
                         )
                         continue
-                    units = sentence_units(article.text, chunk_tokens)
-                    chunks = chunk_article(article, chunk_tokens, overlap, units=units)
-                    pending.append((article, key, replaces, chunks, [(a, b) for a, b, _ in units]))
-                    if sum(len(p[3]) for p in pending) >= batch_chunks:
-                        flush()
+                    prepare(article, key, replaces)
+            # "unchanged" is not taken on trust: an article whose vectors are gone (removed by
+            # another user of a shared store, a damaged store) is written again
+            restoring.update(store.incomplete(list(unchanged)))
+            report.items = [i for i in report.items if not (i.status == "unchanged" and i.article_id in restoring)]
+            for article_id in sorted(restoring):
+                article, key = unchanged[article_id]
+                prepare(article, key, article_id)
             flush()
             tell(Progress(done, total, "done"))
         except KeyboardInterrupt:

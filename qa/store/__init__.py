@@ -5,10 +5,16 @@ never runs the embedder again.
 An article becomes visible only when its catalogue row says `ok`, which is written after
 its vectors are in Chroma. A crash at any moment therefore leaves, at worst, vectors of an
 article that is not `ok`; `recover()` deletes them, and retrieval never shows them.
+
+With a Chroma server (`chroma_url`) the server holds everything (shared.py: article records,
+chunk vectors, sentences) and the catalogue is this user's cache of it (cache.py), kept in
+QA_HOME/cache/, brought up to date when the store is opened (and by `sync()`); every write goes
+to the server first, with the same pending -> ok protocol, then to the cache.
 """
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import logging
 import shutil
@@ -21,8 +27,11 @@ import numpy as np
 
 from ..errors import QAError
 from ..records import Article, Chunk
+from ..settings import masked_url
+from . import cache, lexicon
 from .catalogue import AlsoReported, Catalogue, NewArticle, StoredArticle
-from .vectors import Vectors, date_number, vector_metadata
+from .shared import Fetched, SharedArchive, also_json, article_fields, chunk_extras
+from .vectors import Vectors, date_number, reason, vector_metadata
 
 __all__ = ["AlsoReported", "NewArticle", "Store", "StoredArticle", "date_number"]
 
@@ -43,8 +52,13 @@ class Store:
         check); vectors are still deleted, but nothing that needs the embedder is allowed."""
         self.home = home
         self.name = collection
+        self.url = chroma_url
         home.mkdir(parents=True, exist_ok=True)
-        self.catalogue = Catalogue(home / f"{collection}.sqlite")
+        where = home / "cache" / _server_folder(chroma_url) if chroma_url else home
+        where.mkdir(parents=True, exist_ok=True)
+        self.catalogue = Catalogue(where / f"{collection}.sqlite")
+        self.archive: SharedArchive | None = None
+        self.last_sync = cache.Synced()
         self.vectors = Vectors(
             home,
             collection,
@@ -52,12 +66,42 @@ class Store:
             dimension,
             chroma_url=chroma_url,
             chroma_token=chroma_token,
-            catalogue_empty=self.catalogue.is_empty,
+            catalogue_empty=self._nothing_stored,
         )
-        if not self.catalogue.lexicon_current():
-            self._build_lexicon()
+        if chroma_url:
+            try:
+                self.archive = SharedArchive(self.vectors.client, collection, create=embedder_name is not None)
+            except Exception as exc:  # chromadb raises many types for a broken or unreachable server
+                raise QAError(
+                    f"Cannot read the shared archive at {masked_url(chroma_url)} ({reason(exc, chroma_url)}); "
+                    "run `qa doctor`."
+                )
+        if not lexicon.current(self.catalogue.db):
+            self.build_lexicon()
+        if self.archive is not None:
+            self.sync()
 
-    def _build_lexicon(self) -> None:
+    def _nothing_stored(self) -> bool:
+        """No article at all (a collection emptied by `qa remove --all` may take another embedder)."""
+        if self.url:
+            return self.archive is None or self.archive.visible_count() == 0
+        return self.catalogue.is_empty()
+
+    def sync(self) -> cache.Synced:
+        """Bring the local cache of a shared archive up to date (nothing to do in embedded mode)."""
+        if self.archive is None:
+            return cache.Synced()
+        try:
+            self.last_sync = cache.sync(self.catalogue, self.archive, self.vectors.collection, self.vectors.dimension)
+            return self.last_sync
+        except QAError:
+            raise
+        except Exception as exc:  # chromadb raises many types for a broken or unreachable server
+            raise QAError(
+                f"Cannot read the shared archive at {masked_url(self.url)} ({reason(exc, self.url)}); run `qa doctor`."
+            ) from None
+
+    def build_lexicon(self) -> None:
         """Index the visible chunks: a store written before the index lived in the catalogue (or by
         another analyser). Said on the `qa` logger when it takes more than a second."""
         started, said = time.perf_counter(), 0.0
@@ -69,7 +113,12 @@ class Store:
                 said = now
                 log.info(f"Building the keyword index of {self.name!r}: {done:,} of {total:,} chunks…")
 
-        self.catalogue.build_lexicon(progress)
+        with self.catalogue.transaction():
+            if not lexicon.current(self.catalogue.db):  # not built by another process meanwhile
+                ids = [r[0] for r in self.catalogue.db.execute("SELECT id FROM articles WHERE state='ok' ORDER BY id")]
+                total = self.catalogue.chunk_count()
+                batches = (self.catalogue.chunk_texts(ids[b : b + 500], visible=True) for b in range(0, len(ids), 500))
+                lexicon.rebuild(self.catalogue.db, batches, lambda done: progress(done, total))
         shutil.rmtree(self.home / "bm25" / self.name, ignore_errors=True)  # the index files it replaces
         if said:
             log.info(f"Keyword index of {self.name!r} built in {time.perf_counter() - started:.0f} s.")
@@ -111,22 +160,52 @@ class Store:
         """
         if not items:
             return
-        self.catalogue.write_pending(items)
-        ids = [c.id for item in items for c in item.chunks]
-        if ids:
-            vectors = np.concatenate(
-                [
-                    np.asarray(item.chunk_vectors, dtype=np.float32).reshape(len(item.chunks), -1)
-                    for item in items
-                    if item.chunks
-                ]
-            )
-            metadatas = [vector_metadata(item.article, c.position) for item in items for c in item.chunks]
-            self.vectors.upsert(ids, vectors, metadatas)
-        self.catalogue.publish(items)
+        if self.archive is not None:
+            self._add_shared(items)
+        else:
+            self.catalogue.write_pending(items)
+            self._upsert_vectors(items)
+            self.catalogue.publish(items)
         replaced = [item.replaces for item in items if item.replaces and item.replaces != item.article.id]
         if replaced:
             self.remove(replaced)
+
+    def _upsert_vectors(self, items: Sequence[NewArticle]) -> None:
+        ids = [c.id for item in items for c in item.chunks]
+        if not ids:
+            return
+        vectors = np.concatenate(
+            [
+                np.asarray(item.chunk_vectors, dtype=np.float32).reshape(len(item.chunks), -1)
+                for item in items
+                if item.chunks
+            ]
+        )
+        metadatas = []
+        for item in items:
+            extras = chunk_extras(item) if self.archive is not None else [{}] * len(item.chunks)
+            metadatas += [
+                vector_metadata(item.article, c.position) | x for c, x in zip(item.chunks, extras, strict=True)
+            ]
+        # on a server each chunk carries ~10 kB of sentences: 500 a request keeps requests near 5 MB
+        self.vectors.upsert(ids, vectors, metadatas, batch=500 if self.archive is not None else 5000)
+
+    def _add_shared(self, items: Sequence[NewArticle]) -> None:
+        """Server first (record pending, vectors, record ok: the commit), then this user's cache."""
+        assert self.archive is not None
+        if self.archive.collection is None:
+            self.archive = SharedArchive(self.vectors.client, self.name, create=True)
+        self.archive.begin(items)
+        self._upsert_vectors(items)
+        seq = self.archive.set_state([i.article.id for i in items], "ok")
+        cache.apply(self.catalogue, [Fetched(i, seq, i.signature, ()) for i in items])
+        for item in items:  # the other reports of an older version now report the new one
+            if item.replaces and item.replaces != item.article.id:
+                rows = cache.also_rows(self.catalogue, item.article.id)
+                if rows:
+                    cache.set_seq(
+                        self.catalogue, item.article.id, self.archive.update(item.article.id, {"also": also_json(rows)})
+                    )
 
     def update_metadata(self, article: Article) -> None:
         """Rewrite a stored article's title, source, date, url, author and origin (its text, and so
@@ -134,12 +213,24 @@ class Store:
         catalogue last: an interruption leaves the old record, and the next ingest repeats it."""
         rows = self.catalogue.chunk_positions(article.id)
         self.vectors.update_metadata([r[0] for r in rows], [vector_metadata(article, r[1]) for r in rows])
+        if self.archive is not None:
+            cache.set_seq(self.catalogue, article.id, self.archive.update(article.id, article_fields(article)))
         self.catalogue.update_record(article)
 
     def remove(self, article_ids: Sequence[str]) -> int:
         """Delete articles: hide them first, then their vectors, then their rows."""
         if not article_ids:
             return 0
+        if self.archive is not None and self.archive.collection is not None:
+            self.archive.set_state(article_ids, "removing")
+            self.vectors.delete_articles(article_ids)
+            self.archive.bury(article_ids)
+            known = sum(
+                len(self.catalogue.article_records(article_ids[b : b + 30000], text=False))
+                for b in range(0, len(article_ids), 30000)
+            )
+            cache.drop(self.catalogue, article_ids)
+            return known
         self.catalogue.hide(article_ids)
         self.vectors.delete_articles(article_ids)
         return self.catalogue.delete(article_ids)
@@ -147,16 +238,34 @@ class Store:
     def recover(self) -> int:
         """Finish what a crash interrupted: drop every article that is not `ok`."""
         stale = self.catalogue.unfinished()
-        self.remove(stale)
-        return len(stale)
+        if self.archive is None:
+            self.remove(stale)
+            return len(stale)
+        if stale:
+            cache.drop(self.catalogue, stale)  # a cache write that stopped half-way: the server has the truth
+        dead, removing = self.archive.unfinished()
+        for ids in (dead, removing):
+            if ids:
+                self.vectors.delete_articles(ids)
+                self.archive.bury(ids)
+        return len(dead) + len(removing)
 
     def add_also_reported(self, article_id: str, key: str, copy: Article) -> bool:
         """Record `copy` as another source of a visible article (not when it is that article's own key)."""
-        return self.catalogue.add_also_reported(article_id, key, copy)
+        added = self.catalogue.add_also_reported(article_id, key, copy)
+        if added and self.archive is not None:
+            rows = cache.also_rows(self.catalogue, article_id)
+            cache.set_seq(self.catalogue, article_id, self.archive.update(article_id, {"also": also_json(rows)}))
+        return added
 
     def set_signature(self, article_id: str, minhash: bytes) -> None:
-        """Keep an article's MinHash signature, so near-duplicate detection survives reopening."""
+        """Keep an article's MinHash signature, so near-duplicate detection survives reopening (on
+        the server too, without a new seq: another cache that lacks it makes its own)."""
         self.catalogue.set_signature(article_id, minhash)
+        if self.archive is not None and self.archive.collection is not None:
+            self.archive.collection.update(
+                ids=[article_id], metadatas=[{"minhash": base64.b64encode(minhash).decode()}]
+            )
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -201,14 +310,22 @@ class Store:
 
     def lexical_search(self, words: Sequence[str], k: int) -> list[tuple[str, float]]:
         """(chunk id, BM25 score) of the best `k` visible chunks for these terms."""
-        return self.catalogue.lexical_search(words, k)
+        return lexicon.search(self.catalogue.db, words, k)
 
     def document_frequencies(self, words: Sequence[str]) -> tuple[int, dict[str, int]]:
         """Chunks in the lexical index, and in how many of them each term occurs."""
-        return self.catalogue.document_frequencies(words)
+        return lexicon.document_frequencies(self.catalogue.db, words)
 
     def lexicon_chunk_ids(self) -> set[str]:
-        return self.catalogue.lexicon_chunk_ids()
+        return lexicon.chunk_ids(self.catalogue.db)
+
+    def incomplete(self, article_ids: Sequence[str]) -> list[str]:
+        """Visible articles among these some of whose chunk vectors are missing."""
+        chunks = [
+            c for b in range(0, len(article_ids), 10000) for c in self.catalogue.chunks(article_ids[b : b + 10000])
+        ]
+        present = self.vectors.present([c.id for c in chunks])
+        return sorted({c.article_id for c in chunks if c.id not in present})
 
     def vector_count(self) -> int:
         return self.vectors.count()
@@ -225,3 +342,11 @@ class Store:
 
     def close(self) -> None:
         self.catalogue.close()
+
+
+def _server_folder(url: str) -> str:
+    """A folder name for a server's cache: its host and port (credentials and path left out)."""
+    from urllib.parse import urlparse
+
+    u = urlparse(url)
+    return "".join(ch if ch.isalnum() or ch in ".-" else "_" for ch in f"{u.hostname or 'server'}-{u.port or 8000}")

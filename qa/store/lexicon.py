@@ -185,26 +185,23 @@ def search(db: sqlite3.Connection, query: Sequence[str], k: int) -> list[tuple[s
     weight = {t: c * idf(n, df[t]) for t, c in counts.items() if df.get(t)}
     if not weight:
         return []
-    docs, scores = [], []
+    # BM25's length normalisation for every length a chunk can have, once per question (as Lucene
+    # caches its norms): per posting, one lookup instead of arithmetic on the length
+    norm = (K1 * (1 - B + B * np.arange(65536, dtype=np.float64) / avgdl)).astype(np.float32)
+    last = db.execute("SELECT seq FROM sqlite_sequence WHERE name='lexicon_docs'").fetchone()
+    summed = np.zeros((last[0] if last else 0) + 1, dtype=np.float32)
     # ordered by term: every document's score is summed in the same order whatever the segments
     for term, blob in db.execute(
         f"SELECT term, postings FROM lexicon_postings WHERE term IN ({_marks(list(weight))}) ORDER BY term, segment",
         list(weight),
     ):
         postings = np.frombuffer(blob, POSTING)
-        tf = postings["tf"].astype(np.float64)
-        dl = postings["length"].astype(np.float64)
-        docs.append(postings["doc"])
-        scores.append(weight[term] * tf / (tf + K1 * (1 - B + B * dl / avgdl)))
-    if not docs:
-        return []
-    all_docs = np.concatenate(docs)
-    all_scores = np.concatenate(scores)
-    dead = np.array([r[0] for r in db.execute("SELECT doc FROM lexicon_dead")], dtype=np.int32)
-    if len(dead):
-        all_scores[np.isin(all_docs, dead)] = 0.0
-    summed = np.bincount(all_docs, weights=all_scores)
-    found = np.flatnonzero(summed > 0)
+        tf = postings["tf"].astype(np.float32)
+        summed[postings["doc"]] += np.float32(weight[term]) * tf / (tf + norm[postings["length"]])  # one per doc
+    dead = [r[0] for r in db.execute("SELECT doc FROM lexicon_dead")]
+    if dead:
+        summed[dead] = 0.0
+    found = np.flatnonzero(summed)
     if len(found) > k:  # keep every document tied with the k-th, then break ties by chunk id
         kth = np.partition(summed[found], len(found) - k)[len(found) - k]
         found = found[summed[found] >= kth]

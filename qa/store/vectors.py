@@ -34,7 +34,7 @@ def vector_metadata(article: Article, position: int) -> dict:
     return {"article_id": article.id, "position": position, "source": article.source, "date": date_number(article.date)}
 
 
-def _reason(exc: Exception, url: str) -> str:
+def reason(exc: Exception, url: str) -> str:
     """A library error in one short line: no password from the URL, no HTML page a web server that is
     not Chroma sent back."""
     text = str(exc)
@@ -46,6 +46,53 @@ def _reason(exc: Exception, url: str) -> str:
         return "the server answered with a web page, not as Chroma" + (f" (HTTP {status.group(1)})" if status else "")
     first = (text.strip().splitlines() or [""])[0]
     return f"{exc.__class__.__name__}: {first[:200]}"
+
+
+def connect(chroma_url: str, chroma_token: str) -> Any:
+    """A client of the Chroma server at `chroma_url` (a bearer token if given)."""
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    from urllib.parse import urlparse
+
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    u = urlparse(chroma_url)
+    headers = {"Authorization": f"Bearer {chroma_token}"} if chroma_token else None
+    return chromadb.HttpClient(
+        host=u.hostname or "127.0.0.1",
+        port=u.port or 8000,
+        ssl=u.scheme == "https",
+        headers=headers,
+        settings=ChromaSettings(anonymized_telemetry=False),
+    )
+
+
+def probe(chroma_url: str, chroma_token: str, collection: str) -> str:
+    """What `qa doctor` says of a Chroma server: reachable, its version, the collection's counts.
+    Raises RuntimeError with what to do when the server cannot serve the commands."""
+    try:
+        client = connect(chroma_url, chroma_token)
+        client.heartbeat()
+        version = client.get_version()
+        names = {getattr(c, "name", c) for c in client.list_collections()}
+    except Exception as exc:  # chromadb raises many types for an unreachable or foreign server
+        text = " ".join(str(exc).split())[:120] or exc.__class__.__name__
+        raise RuntimeError(
+            f"{masked_url(chroma_url)} does not answer as a Chroma server ({text}); start one with "
+            "`chroma run --path DIR --host HOST --port PORT` or fix QA_CHROMA_URL"
+        ) from None
+    head = f"{masked_url(chroma_url)}, Chroma {version}, reachable"
+    if collection not in names:
+        return f"{head}; collection {collection!r} not created yet (nothing ingested)"
+    chunks = client.get_collection(collection, embedding_function=None).count()
+    records = f"{collection}.articles"
+    if records not in names:
+        return (
+            f"{head}; collection {collection!r}: {chunks} chunk vectors but no article records (written before "
+            "qa shared them: ingest the articles again to share them)"
+        )
+    got = client.get_collection(records, embedding_function=None).get(where={"state": "ok"}, include=[])
+    return f"{head}; collection {collection!r}: {len(got['ids'])} articles, {chunks} chunk vectors"
 
 
 class Vectors:
@@ -80,7 +127,6 @@ class Vectors:
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
-        settings = ChromaSettings(anonymized_telemetry=False)
         metadata = {
             "embedder": embedder_name,
             "dimension": dimension,
@@ -89,16 +135,9 @@ class Vectors:
         }
         try:
             if chroma_url:
-                u = urlparse(chroma_url)
-                headers = {"Authorization": f"Bearer {chroma_token}"} if chroma_token else None
-                client = chromadb.HttpClient(
-                    host=u.hostname or "127.0.0.1",
-                    port=u.port or 8000,
-                    ssl=u.scheme == "https",
-                    headers=headers,
-                    settings=settings,
-                )
+                client = connect(chroma_url, chroma_token)
             else:
+                settings = ChromaSettings(anonymized_telemetry=False)
                 client = chromadb.PersistentClient(path=str(home / "chroma"), settings=settings)
             if embedder_name is None:
                 names = {getattr(c, "name", c) for c in client.list_collections()}
@@ -108,7 +147,7 @@ class Vectors:
         except Exception as exc:  # chromadb raises many types for a broken or unreachable store
             where = masked_url(chroma_url) if chroma_url else str(home / "chroma")
             raise QAError(
-                f"Cannot open the Chroma store at {where} ({_reason(exc, chroma_url)}); "
+                f"Cannot open the Chroma store at {where} ({reason(exc, chroma_url)}); "
                 "check the path or server, or run `qa doctor`."
             ) from None
         meta = collection.metadata or {}
@@ -128,9 +167,9 @@ class Vectors:
         _search_broadly(collection)
         return collection
 
-    def upsert(self, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[dict]) -> None:
-        """Write vectors in batches of what the server takes (at most 5,000)."""
-        step = max(1, min(5000, self.client.get_max_batch_size()))
+    def upsert(self, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[dict], batch: int = 5000) -> None:
+        """Write vectors in batches of what the server takes (at most `batch`)."""
+        step = max(1, min(batch, self.client.get_max_batch_size()))
         for b in range(0, len(ids), step):
             self.collection.upsert(
                 ids=list(ids[b : b + step]),
@@ -152,6 +191,11 @@ class Vectors:
         return self.collection.count() if self.collection is not None else 0
 
     @property
+    def dimension(self) -> int:
+        meta = (self.collection.metadata or {}) if self.collection is not None else {}
+        return int(meta.get("dimension") or 0)
+
+    @property
     def embedder(self) -> str:
         meta = (self.collection.metadata or {}) if self.collection is not None else {}
         return f"{meta.get('embedder', '-')} ({meta.get('dimension', '-')} dims)"
@@ -168,6 +212,15 @@ class Vectors:
         )
         pairs = [(i, 1.0 - d) for i, d in zip(result["ids"][0], result["distances"][0], strict=True)]
         return sorted(pairs, key=lambda p: (-p[1], p[0]))[:k]
+
+    def present(self, ids: Sequence[str]) -> set[str]:
+        """Which of these chunk ids have a vector."""
+        found: set[str] = set()
+        if self.collection is None:
+            return found
+        for b in range(0, len(ids), 5000):
+            found.update(self.collection.get(ids=list(ids[b : b + 5000]), include=[])["ids"])
+        return found
 
     def ids(self) -> set[str]:
         ids: set[str] = set()
