@@ -34,13 +34,10 @@ import argparse
 import json
 import os
 import platform
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -48,70 +45,19 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from rss import peak_rss_mib, rss_mib  # noqa: E402  (bench/ is this script's folder)
+from peer_env import ensure_peer_venv, peer_requirements, run_peer_script  # noqa: E402  (bench/: this script's folder)
+from rss import peak_rss_mib, rss_mib  # noqa: E402
 
 from qa.settings import load_settings, prepare_environment  # noqa: E402
 
-PEER_VENV = REPO / "bench" / ".peer-venv"
 PEER_SCRIPT = REPO / "bench" / "peer_llamaindex.py"
-# llama-index-core 0.14.x bundles nltk's punkt_tab + stopwords and tiktoken's cl100k file.
-# The embedder's own libraries are pinned to the versions in qa's venv, so both run the same code.
-PEER_PACKAGES = ["llama-index-core==0.14.25", "llama-index-vector-stores-chroma==0.6.0"]
-SAME_AS_QA = ["chromadb", "onnxruntime", "tokenizers", "numpy", "tiktoken"]
-OFFLINE = ["unshare", "-rn", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"]
-
-
-def peer_requirements() -> list[str]:
-    return PEER_PACKAGES + [f"{name}=={version(name)}" for name in SAME_AS_QA]
-
-
-def ensure_peer_venv() -> Path:
-    """bench/.peer-venv with the pinned peer packages and qa (editable); reinstalled when the pins change."""
-    python = PEER_VENV / "bin" / "python"
-    marker = PEER_VENV / "bench-requirements.txt"
-    wanted = "\n".join(peer_requirements() + ["-e " + str(REPO)]) + "\n"
-    if python.exists() and marker.is_file() and marker.read_text() == wanted:
-        return python
-    print(f"creating the peer environment {PEER_VENV.relative_to(REPO)} (pip install, one time)", flush=True)
-    if PEER_VENV.exists():
-        shutil.rmtree(PEER_VENV)
-    subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
-    subprocess.run(
-        [
-            str(python),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            *peer_requirements(),
-            "-e",
-            str(REPO),
-        ],
-        check=True,
-    )
-    marker.write_text(wanted)
-    return python
 
 
 def run_peer(python: Path, files: list[str], *, limit: int, threads: int, floor: bool, network: bool) -> dict:
     command = [str(python), str(PEER_SCRIPT), *files, "--limit", str(limit), "--threads", str(threads)]
     if not floor:
         command.append("--no-floor")
-    if not network:
-        if not shutil.which("unshare"):
-            sys.exit("`unshare` is missing: cannot cut the peer's network; pass --peer-network to run it anyway")
-        command = OFFLINE + command
-    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, cwd=REPO)
-    if done.returncode:
-        sys.exit(
-            f"the LlamaIndex peer failed (exit {done.returncode}); its messages are above"
-            + ("" if network else "; if `unshare` is not permitted here, pass --peer-network")
-        )
-    lines = [line for line in done.stdout.splitlines() if line.strip()]
-    figures = json.loads(lines[-1])
-    figures["network"] = "allowed" if network else "cut (unshare -rn, loopback only)"
-    return figures
+    return run_peer_script(command, network=network)
 
 
 class RecordingEmbedder:

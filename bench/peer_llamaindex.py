@@ -24,25 +24,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
-from functools import partial
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from rss import peak_rss_mib, rss_mib  # noqa: E402  (bench/ is this script's folder)
-
-os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
-def refuse_download(*args, **kwargs):
-    raise RuntimeError(f"nltk tried to download {args or kwargs} at run time")
+import peer_setup  # noqa: E402  (bench/: this script's folder)
+from rss import peak_rss_mib, rss_mib  # noqa: E402
 
 
 def main() -> None:
@@ -55,98 +46,20 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="qa-peer-") as tmp:
-        os.environ["TIKTOKEN_CACHE_DIR"] = str(Path(tmp) / "tiktoken")
+        nltk_dir = peer_setup.go_offline(Path(tmp))
+        embed_model = peer_setup.minilm(threads=args.threads, batch=args.batch)
+        inner = embed_model.inner
+        splitter = peer_setup.splitter()
+        peer_setup.warm_up(args.files, embed_model, splitter)
 
-        import nltk
-
-        nltk.download = refuse_download  # llama_index imports it by name at call time
-        import chromadb
-        from chromadb.config import Settings as ChromaSettings
-        from llama_index.core import Document
-        from llama_index.core.bridge.pydantic import PrivateAttr
-        from llama_index.core.embeddings import BaseEmbedding
-        from llama_index.core.ingestion import IngestionPipeline
-        from llama_index.core.node_parser import SentenceSplitter
-        from llama_index.core.storage.docstore import SimpleDocumentStore
-        from llama_index.core.utils import globals_helper
-        from llama_index.vector_stores.chroma import ChromaVectorStore
-
-        from qa.embeddings import MiniLMEmbedder
-        from qa.ingest.loaders import load_file
-        from qa.tokens import encoding
-
-        class MiniLM(BaseEmbedding):
-            """qa's MiniLMEmbedder as a LlamaIndex embedding; times and records every call."""
-
-            _inner: MiniLMEmbedder = PrivateAttr()
-            _calls: list = PrivateAttr(default_factory=list)
-            _seconds: float = PrivateAttr(default=0.0)
-
-            def __init__(self, inner: MiniLMEmbedder, **kwargs):
-                super().__init__(model_name=inner.name, **kwargs)
-                self._inner = inner
-
-            def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-                self._calls.append(list(texts))
-                t0 = time.perf_counter()
-                vectors = self._inner.embed(texts)
-                self._seconds += time.perf_counter() - t0
-                return vectors.tolist()
-
-            def _get_text_embedding(self, text: str) -> list[float]:
-                return self._get_text_embeddings([text])[0]
-
-            def _get_query_embedding(self, query: str) -> list[float]:
-                return self._inner.embed([query])[0].tolist()
-
-            async def _aget_query_embedding(self, query: str) -> list[float]:
-                return self._get_query_embedding(query)
-
-        inner = MiniLMEmbedder(threads=args.threads)
-        embed_model = MiniLM(inner, embed_batch_size=args.batch)
-        enc = encoding("cl100k_base")
-        splitter = SentenceSplitter(
-            chunk_size=300, chunk_overlap=45, tokenizer=partial(enc.encode, disallowed_special=())
-        )
-        # the punkt_tab / stopwords check runs on first use: make it happen (offline) before timing
-        _ = globals_helper.punkt_tokenizer
-        nltk_dir = globals_helper._nltk_data_dir
-
-        # warm-up, as bench/ingest.py does for qa: lazily mapped memory, tokenizer files
-        warm = [a.text for f in args.files for a in load_file(Path(f)).articles][:64]
-        inner.embed(warm)
-        splitter.get_nodes_from_documents([Document(text=t) for t in warm[:4]])
-
-        client = chromadb.PersistentClient(
-            path=str(Path(tmp) / "chroma"), settings=ChromaSettings(anonymized_telemetry=False)
-        )
-        collection = client.get_or_create_collection(
-            "articles", embedding_function=None, metadata={"hnsw:space": "cosine"}
-        )
-        vector_store = ChromaVectorStore(chroma_collection=collection)
-        pipeline = IngestionPipeline(
-            transformations=[splitter, embed_model], vector_store=vector_store, docstore=SimpleDocumentStore()
-        )
+        collection, vector_store = peer_setup.chroma_store(Path(tmp) / "chroma")
+        pipeline = peer_setup.ingestion_pipeline(splitter, embed_model, vector_store)
         rss_before = rss_mib()
 
         t0, c0 = time.perf_counter(), time.process_time()
-        articles = [a for f in args.files for a in load_file(Path(f)).articles]
-        if args.limit:
-            articles = articles[: args.limit]
-        keys = ["title", "url", "date"]
-        documents = {}
-        for a in articles:
-            documents.setdefault(
-                a.id,
-                Document(
-                    text=a.text,
-                    id_=a.id,
-                    metadata={"title": a.title, "url": a.url, "date": a.date},
-                    excluded_embed_metadata_keys=keys,
-                    excluded_llm_metadata_keys=keys,
-                ),
-            )
-        nodes = pipeline.run(documents=list(documents.values()))
+        articles = peer_setup.load_articles(args.files, args.limit)
+        documents = peer_setup.documents(articles)
+        nodes = pipeline.run(documents=documents)
         total, total_cpu = time.perf_counter() - t0, time.process_time() - c0
         peak = peak_rss_mib()
         stored = collection.count()
