@@ -20,6 +20,8 @@ from functools import lru_cache
 
 import snowballstemmer  # type: ignore[import-untyped]
 
+from .chunking import sentence_spans
+
 # Function words, and words that talk about the passages instead of stating a fact.
 _STOP = frozenset(
     """
@@ -226,6 +228,64 @@ def question_terms_missing(question: str, evidence: str) -> tuple[str, ...]:
     missing = [n for n in sorted(names(question)) if not _has_name(n, low) and stem(n) not in have]
     written = {n for n in numbers(question) if n[:1].isdigit() and re.search(rf"\b{re.escape(n)}\b", question)}
     return tuple(missing + [f"#{n}" for n in sorted(written - numbers(evidence))])
+
+
+# How many consecutive sentences of a passage one claim may be spread over (a name in one, its
+# year in the next: "Pogacar attacked on the last climb. In 2021 he won by ..."). Chosen on the
+# SQuAD calibration set (eval/calibrate.py, replayed on its recorded replies): 1 refused 10 more
+# answerable questions in 100, 2 refused none more and 3 more unanswerable ones (eval/RESULTS.md)
+WINDOW = 2
+
+
+def anchors(sentence: str, question: str = "") -> set[str]:
+    """What a claim is about: the sentence's names and numbers, and the numbers its question writes
+    in digits (a year, a quarter's number): one passage must state them together."""
+    written = {n for n in numbers(question) if n[:1].isdigit() and re.search(rf"\b{re.escape(n)}\b", question)}
+    return names(sentence) | {f"#{n}" for n in numbers(sentence) | written}
+
+
+def apart(sentence: str, passage: str, context: str = "", question: str = "", window: int = WINDOW) -> tuple[str, ...]:
+    """The claim's anchors (`anchors`) that no run of `window` consecutive sentences of the passage
+    states together with the rest (the title and date, `context`, count for every run): empty when
+    some run holds them all. A passage that names Rybakina in one place and 2018 in another does not
+    state that Rybakina won in 2018."""
+
+    def lacking(piece: str, among: set[str]) -> set[str]:
+        low, have, held = piece.lower().replace("’", "'"), content_stems(piece), numbers(piece)
+        return {
+            a for a in among if (a[1:] not in held if a.startswith("#") else not (_has_name(a, low) or stem(a) in have))
+        }
+
+    # only what the passage has somewhere: what it lacks altogether is check_claim's to report
+    wanted = anchors(sentence, question) - lacking(f"{passage}\n{context}", anchors(sentence, question))
+    if len(wanted) < 2:
+        return ()
+    best: set[str] = wanted
+    for a, b in _stretches(passage, window):
+        missing = lacking(f"{passage[a:b]}\n{context}", wanted)
+        if len(missing) < len(best):
+            best = missing
+        if not best:
+            return ()
+    return tuple(sorted(best))
+
+
+_ELISION = re.compile(r"\s*(?:\.\.\.|…)\s*")
+
+
+def _stretches(passage: str, window: int) -> list[tuple[int, int]]:
+    """Runs of up to `window` consecutive sentences, never across an elision ("...", as in search
+    snippets and clipped quotes: what stood between is not there to read)."""
+    out: list[tuple[int, int]] = []
+    start = 0
+    for part_end, next_start in [(m.start(), m.end()) for m in _ELISION.finditer(passage)] + [(len(passage), 0)]:
+        part = passage[start:part_end]
+        spans = [(start + a, start + b) for a, b in sentence_spans(part)] or (
+            [(start, part_end)] if part.strip() else []
+        )
+        out += [(spans[i][0], spans[min(i + window, len(spans)) - 1][1]) for i in range(len(spans))]
+        start = next_start
+    return out or [(0, len(passage))]
 
 
 # What kind of thing a question asks for, read from how it opens. An answer that gives no such

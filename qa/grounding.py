@@ -4,23 +4,26 @@ The model proposes; code decides, in this order (each step can only take away):
 1. a reply that opens with a refusal is a refusal;
 2. each sentence is checked against the passages it cites (qa/verify.py, qa/claims.py): a sentence
    they do not state is dropped, not shown with a warning (no verbatim evidence, no claim);
-3. the question's own numbers must occur in the evidence left (text, title or date of the cited
+3. a sentence's names and numbers (and the question's year) must be stated together, within a few
+   consecutive sentences of one cited passage (qa/claims.py `apart`): a passage that names a
+   winner in one place and the year asked about in another does not say who won that year;
+4. the question's own numbers must occur in the evidence left (text, title or date of the cited
    passages), and at least half of its names: passages about another year, event or person do
    not answer it, however well the answer built from them is worded;
-4. an answer to "how many", "when" or "who" must give a number, a date or a name;
-5. the model's own yes/no check, when the backend gives token probabilities: asked whether the
+5. an answer to "how many", "when" or "who" must give a number, a date or a name;
+6. the model's own yes/no check, when the backend gives token probabilities: asked whether the
    evidence answers the question, a probability of "yes" below the calibrated threshold is a
    refusal (eval/calibrate.py sets the threshold on a set that no reported figure comes from).
 What ran is listed in `checks`, so a reader knows which guarantees an answer carries (an
-OpenAI-compatible server without log-probabilities skips step 4, and says so).
+OpenAI-compatible server without log-probabilities skips step 6, and says so).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from .claims import asks_for, gives, names, question_terms_missing
+from .claims import WINDOW, apart, asks_for, gives, names, question_terms_missing
 from .records import Passage, Sentence
 from .verify import is_refusal, split_answer, verify
 
@@ -92,6 +95,25 @@ def _question_check(question: str, sentences: Sequence[Sentence], passages: Sequ
         out.reason = "the passages it cites do not mention " + ", ".join(m.lstrip("#") for m in missing)
 
 
+def _together(question: str, out: Grounded, passages: Sequence[Passage], window: int) -> None:
+    """Step 3: sentences whose anchors no cited passage states together are dropped."""
+    out.checks.append("stated together")
+    by_number = {p.number: p for p in passages}
+    kept: list[Sentence] = []
+    for s in out.sentences:
+        cited = [by_number[n] for n in s.citations if n in by_number]
+        gaps = [apart(s.text, p.text, f"{p.title} ({p.date})", question, window) for p in cited]
+        if not gaps or any(not g for g in gaps):
+            kept.append(s)
+        else:
+            lacking = min(gaps, key=len)
+            out.dropped.append(replace(s, supported=False, missing=tuple(f"apart:{m.lstrip('#')}" for m in lacking)))
+    out.sentences = kept
+    if not kept:
+        out.refused = True
+        out.reason = "the passages do not state the answer's names and numbers together"
+
+
 def _type_check(question: str, sentences: Sequence[Sentence], out: Grounded) -> None:
     kind = asks_for(question)
     if not kind:
@@ -120,6 +142,7 @@ def ground(
     judge: Judge | None = None,
     threshold: float = JUDGE_THRESHOLD,
     without_judge: str = "model check: not available",
+    window: int = WINDOW,
 ) -> Grounded:
     """Apply the checks to a model's reply; the result says what to show."""
     out = Grounded(checks=["citations", "claims"])
@@ -136,6 +159,10 @@ def ground(
             f" (they lack: {', '.join(what)})" if what else ""
         )
         return out
+    if window:
+        _together(question, out, passages, window)
+        if out.refused:
+            return out
     _question_check(question, out.sentences, passages, out)
     if out.refused:
         return out

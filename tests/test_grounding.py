@@ -81,3 +81,37 @@ def test_answer_keeps_the_closest_passages_on_a_refusal_and_uses_the_backends_ch
     plain = FakeLLM(replies=["They accepted a 7 per cent pay rise [1]."])
     blind = answer("What pay rise?", passages, llm=plain, embedder=embedder, options=checked)
     assert "model check: not available" in blind.checks
+
+
+FINALS = (
+    "Elena Rybakina won the women's singles title at Wimbledon on Saturday, beating Ons Jabeur. "
+    "The final was played in bright sun. Jabeur, the first Arab woman in a major final, was gracious. "
+    "Angelique Kerber won the title in 2018."
+)
+
+
+def test_a_name_and_a_year_stated_apart_do_not_make_a_claim():
+    """Rybakina and 2018 are both in the passage, three sentences apart: it does not say she won in 2018."""
+    question = "Who won the women's singles at Wimbledon in 2018?"
+    passages = _passages(FINALS, date="")
+    wrong = ground(question, "Elena Rybakina won the women's singles at Wimbledon in 2018 [1].", passages)
+    assert wrong.refused and "together" in wrong.reason
+    assert any(m.startswith("apart:") for m in wrong.dropped[0].missing)
+    right = ground(question, "Angelique Kerber won the title in 2018 [1].", passages)
+    assert not right.refused and right.sentences[0].citations == (1,)
+    # a name in one sentence and the year in the next are one claim (a window of two sentences)
+    spread = _passages("Tadej Pogacar attacked on the last climb. In 2021 he won the Tour by five minutes.", date="")
+    assert not ground("Who won the 2021 Tour?", "Tadej Pogacar won the 2021 Tour [1].", spread).refused
+
+
+def test_a_claim_is_not_stitched_across_an_elision():
+    """Search snippets join clipped pieces with "...": what stood between them is not there to read."""
+    snippet = "Aug 27, 2019 ... Coco Gauff made her U.S. Open singles debut on Tuesday, and won."
+    out = ground(
+        "Who won the U.S. Open in 2019?", "Coco Gauff won the U.S. Open in 2019 [1].", _passages(snippet, date="")
+    )
+    assert out.refused
+    whole = "On Aug 27, 2019, Coco Gauff made her U.S. Open singles debut on Tuesday, and won."
+    assert not ground(
+        "Who won her U.S. Open debut match in 2019?", "Coco Gauff won in 2019 [1].", _passages(whole, date="")
+    ).refused
