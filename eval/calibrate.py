@@ -14,7 +14,9 @@ Each item goes through `qa.answer.answer` with the model's own check off, then t
 on every answer the code checks let through. Printed: what each step refused, per kind, and the
 check's threshold sweep: refusals on U1+U2 against refusals of A, and Youden's J. The chosen
 threshold maximises J; if J gains less than 0.05 over no check, the check is not worth its
-seconds and the recommendation is to leave it off. Raw rows go to eval/runs/calibration.jsonl.
+seconds and the recommendation is to leave it off. Then the 'stated together' check's window
+(qa/claims.py WINDOW) is replayed on the recorded replies, 0-4 sentences. Raw rows go to
+eval/runs/calibration.jsonl (an existing file is resumed: only the items missing from it are asked).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ sys.path.insert(0, str(REPO))
 
 from qa.answer import AskOptions, answer, judge_with  # noqa: E402
 from qa.eval.metrics import contains_span  # noqa: E402
-from qa.grounding import quotes  # noqa: E402
+from qa.grounding import ground, quotes  # noqa: E402
 from qa.library import make_embedder, make_llm  # noqa: E402
 from qa.records import Passage  # noqa: E402
 from qa.settings import load_settings, prepare_environment  # noqa: E402
@@ -113,6 +115,24 @@ def main() -> None:
             rows.append(row)
             print(f"{n}/{len(items)} {row['kind']} refused={row['refused']} judge={p} {row['seconds']} s", flush=True)
     report(rows)
+    windows(rows, {item["id"]: item for item in items})
+
+
+def windows(rows: list[dict], items: dict[str, dict]) -> None:
+    """The 'stated together' check (qa/claims.py WINDOW) replayed on the recorded replies: the same
+    grounding with windows of 1-4 sentences (0: the check off), refusals per kind, and Youden's J."""
+    print("\nstated together, replayed: window  refused A  refused U  J")
+    for window in (0, 1, 2, 3, 4):
+        refused = {"A": 0, "U": 0}
+        for row in rows:
+            docs = items[row["id"]]["docs"]
+            passages = [Passage(i + 1, f"p{i}", t, 0, len(t), title="", date="") for i, t in enumerate(docs)]
+            refused["A" if row["kind"] == "A" else "U"] += ground(
+                row["question"], row["raw"], passages, window=window
+            ).refused
+        a = refused["A"] / max(1, sum(r["kind"] == "A" for r in rows))
+        u = refused["U"] / max(1, sum(r["kind"] != "A" for r in rows))
+        print(f"{window:>6}  {a:9.3f}  {u:9.3f}  {u - a:.3f}")
 
 
 def report(rows: list[dict]) -> None:
