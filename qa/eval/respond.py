@@ -90,8 +90,10 @@ def _is_name_word(word: str) -> bool:
 def snap_to_passages(short: str, passages: Sequence[Passage]) -> str:
     """The short answer as the passages write it: found verbatim (case and spacing aside), the
     passage's own words; a partial name ("Benedict XVI") completed to the capitalised run it sits in
-    ("Pope Benedict XVI"); otherwise the passage span of about its length with the best token F1
-    (0.6 or more, its numbers kept), else the model's words unchanged. Exact match scores spans of the source."""
+    ("Pope Benedict XVI": only where the passage writes it capitalised, over words joined by single
+    spaces, so "sesame" is not completed to "Starting January 1, sesame"); otherwise the passage
+    span of at least its length with the best token F1 (0.6 or more, its numbers kept: a span never
+    drops the model's words), else the model's words unchanged. Exact match scores spans of the source."""
     words = _TOKEN.findall(re.sub(r"^(?:the|a|an)\s+", "", short, flags=re.I))
     if not words or not passages:
         return short
@@ -101,29 +103,33 @@ def snap_to_passages(short: str, passages: Sequence[Passage]) -> str:
     for p in passages:
         tokens = list(_TOKEN.finditer(p.text))
         lowered = [t.group(0).lower() for t in tokens]
+
         for i in range(len(tokens)):
             if lowered[i : i + len(want)] == want:
                 a, b = i, i + len(want) - 1
-                if all(_is_name_word(w) for w in words if w.lower() not in ("of", "the", "de")):
+                written = [tokens[j].group(0) for j in range(a, b + 1)]
+                if all(_is_name_word(w) for w in written if w.lower() not in ("of", "the", "de")):
                     while (
                         a > 0
-                        and _is_name_word(tokens[a - 1].group(0))
+                        and tokens[a - 1].group(0)[:1].isupper()
+                        and _joined(p.text, tokens, a - 1)
                         and not _starts_sentence(p.text, tokens[a - 1].start())
                     ):
                         a -= 1
-                    while (
-                        b + 1 < len(tokens)
-                        and tokens[b + 1].group(0)[:1].isupper()
-                        and p.text[tokens[b].end() : tokens[b + 1].start()] == " "
-                    ):
+                    while b + 1 < len(tokens) and tokens[b + 1].group(0)[:1].isupper() and _joined(p.text, tokens, b):
                         b += 1
                 return p.text[tokens[a].start() : tokens[b].end()]
-        for size in range(max(1, len(want) - 1), len(want) + 3):
+        for size in range(len(want), len(want) + 3):
             for i in range(len(tokens) - size + 1):
                 f1 = metrics.token_f1(" ".join(lowered[i : i + size]), [" ".join(want)])
                 if f1 > best_f1 and digits <= {t.group(0) for t in tokens[i : i + size]}:
                     best, best_f1 = p.text[tokens[i].start() : tokens[i + size - 1].end()], f1
     return best if best_f1 >= 0.6 else short
+
+
+def _joined(text: str, tokens: Sequence[re.Match[str]], i: int) -> bool:
+    """Tokens i and i + 1 are one run of a name: a single space between them."""
+    return text[tokens[i].end() : tokens[i + 1].start()] == " "
 
 
 def _starts_sentence(text: str, at: int) -> bool:
