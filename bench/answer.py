@@ -27,10 +27,10 @@ import argparse
 import json
 import os
 import random
-import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -56,17 +56,23 @@ def qa_command(code: Path, home: Path, *args: str) -> list[str]:
 
 
 def run_qa(code: Path, home: Path, *args: str, env: dict | None = None) -> tuple[float, str, int]:
-    """(wall seconds, stdout, peak RSS MiB) of one qa command run from `code`."""
+    """(wall seconds, stdout, peak RSS MiB of this one process: ru_maxrss from wait4) of one qa
+    command run from `code`."""
     full = {**os.environ, "PYTHONPATH": str(code), **(env or {})}
-    t0 = time.perf_counter()
-    child = subprocess.Popen(qa_command(code, home, *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             cwd=code, env=full)  # fmt: skip
-    out, err = child.communicate()
-    wall = time.perf_counter() - t0
-    if child.returncode != 0:
-        sys.exit(f"{err.decode(errors='replace')[-2000:]}\nqa {' '.join(args[:2])} failed (exit {child.returncode})")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return wall, out.decode(), int(peak)
+    with tempfile.TemporaryFile() as errors:
+        t0 = time.perf_counter()
+        child = subprocess.Popen(qa_command(code, home, *args), stdout=subprocess.PIPE, stderr=errors,
+                                 cwd=code, env=full)  # fmt: skip
+        assert child.stdout is not None
+        out = child.stdout.read()
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - t0
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode != 0:
+            errors.seek(0)
+            tail = errors.read().decode(errors="replace")[-2000:]
+            sys.exit(f"{tail}\nqa {' '.join(args[:2])} failed (exit {child.returncode})")
+    return wall, out.decode(), int(usage.ru_maxrss / 1024)
 
 
 def ensure_pool(code: Path, home: Path, data: Path) -> None:
