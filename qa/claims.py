@@ -231,10 +231,11 @@ def question_terms_missing(question: str, evidence: str) -> tuple[str, ...]:
 
 
 # How many consecutive sentences of a passage one claim may be spread over (a name in one, its
-# year in the next: "Pogacar attacked on the last climb. In 2021 he won by ..."). Chosen on the
-# SQuAD calibration set (eval/calibrate.py, replayed on its recorded replies): 1 refused 10 more
-# answerable questions in 100, 2 refused none more and 3 more unanswerable ones (eval/RESULTS.md)
-WINDOW = 2
+# year in the next: "Pogacar attacked on the last climb. In 2021 he won by ..."); 0 turns the
+# check off, which is the default: on the SQuAD calibration set (eval/calibrate.py, replayed on
+# its recorded replies) the best window, 2, raised Youden's J by 0.017 (one question), under the
+# 0.05 a check must earn to be on (the same bar as the model's own check); eval/RESULTS.md
+WINDOW = 0
 
 
 def anchors(sentence: str, question: str = "") -> set[str]:
@@ -274,18 +275,9 @@ _ELISION = re.compile(r"\s*(?:\.\.\.|…)\s*")
 
 
 def _stretches(passage: str, window: int) -> list[tuple[int, int]]:
-    """Runs of up to `window` consecutive sentences, never across an elision ("...", as in search
-    snippets and clipped quotes: what stood between is not there to read)."""
-    out: list[tuple[int, int]] = []
-    start = 0
-    for part_end, next_start in [(m.start(), m.end()) for m in _ELISION.finditer(passage)] + [(len(passage), 0)]:
-        part = passage[start:part_end]
-        spans = [(start + a, start + b) for a, b in sentence_spans(part)] or (
-            [(start, part_end)] if part.strip() else []
-        )
-        out += [(spans[i][0], spans[min(i + window, len(spans)) - 1][1]) for i in range(len(spans))]
-        start = next_start
-    return out or [(0, len(passage))]
+    """Runs of up to `window` consecutive sentences of the passage, offsets in it."""
+    spans = sentence_spans(passage) or [(0, len(passage))]
+    return [(spans[i][0], spans[min(i + window, len(spans)) - 1][1]) for i in range(len(spans))]
 
 
 # What kind of thing a question asks for, read from how it opens. An answer that gives no such

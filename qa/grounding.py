@@ -4,9 +4,10 @@ The model proposes; code decides, in this order (each step can only take away):
 1. a reply that opens with a refusal is a refusal;
 2. each sentence is checked against the passages it cites (qa/verify.py, qa/claims.py): a sentence
    they do not state is dropped, not shown with a warning (no verbatim evidence, no claim);
-3. a sentence's names and numbers (and the question's year) must be stated together, within a few
-   consecutive sentences of one cited passage (qa/claims.py `apart`): a passage that names a
-   winner in one place and the year asked about in another does not say who won that year;
+3. (off by default, `window`) a sentence's names and numbers (and the question's year) must be
+   stated together, within `window` consecutive sentences of one cited passage (qa/claims.py
+   `apart`): a passage that names a winner in one place and the year asked about in another does
+   not say who won that year;
 4. the question's own numbers must occur in the evidence left (text, title or date of the cited
    passages), and at least half of its names: passages about another year, event or person do
    not answer it, however well the answer built from them is worded;

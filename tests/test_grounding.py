@@ -91,27 +91,16 @@ FINALS = (
 
 
 def test_a_name_and_a_year_stated_apart_do_not_make_a_claim():
-    """Rybakina and 2018 are both in the passage, three sentences apart: it does not say she won in 2018."""
+    """Rybakina and 2018 are both in the passage, three sentences apart: it does not say she won in 2018
+    (the check with a window of two sentences; it is off by default, qa/claims.py WINDOW)."""
     question = "Who won the women's singles at Wimbledon in 2018?"
     passages = _passages(FINALS, date="")
-    wrong = ground(question, "Elena Rybakina won the women's singles at Wimbledon in 2018 [1].", passages)
+    wrong = ground(question, "Elena Rybakina won the women's singles at Wimbledon in 2018 [1].", passages, window=2)
+    assert not ground(question, "Elena Rybakina won the women's singles at Wimbledon in 2018 [1].", passages).refused
     assert wrong.refused and "together" in wrong.reason
     assert any(m.startswith("apart:") for m in wrong.dropped[0].missing)
-    right = ground(question, "Angelique Kerber won the title in 2018 [1].", passages)
+    right = ground(question, "Angelique Kerber won the title in 2018 [1].", passages, window=2)
     assert not right.refused and right.sentences[0].citations == (1,)
     # a name in one sentence and the year in the next are one claim (a window of two sentences)
     spread = _passages("Tadej Pogacar attacked on the last climb. In 2021 he won the Tour by five minutes.", date="")
-    assert not ground("Who won the 2021 Tour?", "Tadej Pogacar won the 2021 Tour [1].", spread).refused
-
-
-def test_a_claim_is_not_stitched_across_an_elision():
-    """Search snippets join clipped pieces with "...": what stood between them is not there to read."""
-    snippet = "Aug 27, 2019 ... Coco Gauff made her U.S. Open singles debut on Tuesday, and won."
-    out = ground(
-        "Who won the U.S. Open in 2019?", "Coco Gauff won the U.S. Open in 2019 [1].", _passages(snippet, date="")
-    )
-    assert out.refused
-    whole = "On Aug 27, 2019, Coco Gauff made her U.S. Open singles debut on Tuesday, and won."
-    assert not ground(
-        "Who won her U.S. Open debut match in 2019?", "Coco Gauff won in 2019 [1].", _passages(whole, date="")
-    ).refused
+    assert not ground("Who won the 2021 Tour?", "Tadej Pogacar won the 2021 Tour [1].", spread, window=2).refused
