@@ -39,12 +39,14 @@ test: $(VENV)/.installed-dev
 
 # Speed benchmarks on ../shared/eval/realtimeqa-dev (see BENCHMARKS.md): ingest against the
 # embedder floor and a LlamaIndex peer, retrieval latency at 10k/100k/1M chunks (stores built
-# once in /tmp/qa-bench-retrieval, 1M takes ~20 min and 12 GB), answer latency and memory.
+# once in /tmp/qa-bench-retrieval, 1M takes ~20 min and 12 GB), the shared store's writes and
+# syncs at 100k, answer latency against the bare engine and the LlamaIndex query peer, memory.
 bench: $(VENV)/.installed
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/retrieval.py --sizes 10k,100k,1m
 	$(BIN)/python bench/question_embedding.py
-	$(BIN)/python bench/answer.py --limit 3 --budgets 400,1000,1600
+	$(BIN)/python bench/shared.py
+	$(BIN)/python bench/answer.py --limit 20 --follow-ups 10 --peer
 
 clean:
 	rm -rf $(DEMO_HOME) .pytest_cache

@@ -56,7 +56,6 @@ class MiniLMEmbedder:
 
     def __init__(self, threads: int = 0, batch_size: int = 32, max_tokens: int = 256):
         os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # must precede the import
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         model = self._find_model()
@@ -64,22 +63,32 @@ class MiniLMEmbedder:
         self.tokenizer = Tokenizer.from_file(str(tok))
         self.tokenizer.enable_truncation(max_length=max_tokens)
         self.tokenizer.no_padding()
+        # A question is one short input: splitting it over threads costs more than it saves
+        # (one thread: p50 7 ms, two: 16 ms, on this 2-core machine); so a one-thread session serves
+        # single texts, and the many-thread one for batches is made on the first batch (a `qa ask`
+        # never makes it: ~0.15 s less before the sources appear)
+        self.threads = threads or (os.cpu_count() or 1)
+        self.model = model
+        self.single = self._session(1)
+        self._batched = self.single if self.threads == 1 else None
+        self.input_names = {i.name for i in self.single.get_inputs()}
+        self.batch_size = batch_size
+
+    def _session(self, threads: int) -> Any:
+        import onnxruntime as ort
+
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or (os.cpu_count() or 1)
+        options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        self.session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
-        self.input_names = {i.name for i in self.session.get_inputs()}
-        self.batch_size = batch_size
-        # A question is one short input: splitting it over threads costs more than it saves
-        # (one thread: p50 7 ms, two: 16 ms, on this 2-core machine); so a second, one-thread
-        # session serves single texts.
-        self.single = self.session
-        if options.intra_op_num_threads > 1:
-            one = ort.SessionOptions()
-            one.intra_op_num_threads = one.inter_op_num_threads = 1
-            one.log_severity_level = 3
-            self.single = ort.InferenceSession(str(model), one, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(self.model), options, providers=["CPUExecutionProvider"])
+
+    @property
+    def session(self) -> Any:
+        """The session for batches, using `threads` cores."""
+        if self._batched is None:
+            self._batched = self._session(self.threads)
+        return self._batched
 
     @staticmethod
     def _find_model() -> Path:
