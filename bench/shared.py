@@ -69,7 +69,7 @@ def timed_cli(args: list[str], env: dict) -> tuple[float, dict | None]:
 
 
 def sample_articles(data: Path, folder: Path, n: int) -> list[Path]:
-    """n new article files: the dev-pool article of median length, each with a line of its own on top."""
+    """n new article files: the dev-pool article of median length, its words shuffled (`_scrambled`)."""
     base, _ = rb.load_base(data)
     article = sorted((a for a, *_ in base), key=lambda a: len(a.text))[len(base) // 2]
     folder.mkdir(parents=True, exist_ok=True)
@@ -78,11 +78,26 @@ def sample_articles(data: Path, folder: Path, n: int) -> list[Path]:
         path = folder / f"one-{i}-{time.time_ns()}.txt"
         path.write_text(
             f"{article.title}\nSource: {article.source}\nDate: {article.date}\n\n"
-            f"[shared benchmark {path.stem}]\n{article.text}",
+            f"[shared benchmark {path.stem}]\n{_scrambled(article.text, time.time_ns())}",
             encoding="utf-8",
         )
         files.append(path)
     return files
+
+
+def _scrambled(text: str, seed: int) -> str:
+    """The article's words in another order within each paragraph: as long as the article and as
+    costly to embed and index, but not a near-copy of it (which ingest would list as another source
+    of the pool's article instead of adding it)."""
+    import random
+
+    rng = random.Random(seed)
+    paragraphs = []
+    for paragraph in text.split("\n\n"):
+        words = paragraph.split()
+        rng.shuffle(words)
+        paragraphs.append(" ".join(words))
+    return "\n\n".join(paragraphs)
 
 
 def add_one(home: Path, url: str, files: list[Path]) -> dict:
@@ -94,7 +109,7 @@ def add_one(home: Path, url: str, files: list[Path]) -> dict:
         assert report and report["counts"]["new"] == 1, report
         added = next(i for i in report["items"] if i["status"] == "new")
         rows.append({"wall_s": round(wall, 2), "ingest_s": report["seconds"], "chunks": added["chunks"], "load": load})
-        timed_cli(["remove", added["id"]], env)
+        timed_cli(["remove", added["article_id"]], env)
     # the same, inside one warm process
     from qa.ingest.pipeline import ingest
     from qa.library import open_library

@@ -71,6 +71,7 @@ class NearDuplicates:
         self._unsaved: dict[str, bytes] = {}
         if self.lsh is None:
             return
+        made: list[tuple[str, bytes]] = []
         for article_id, blob in store.signatures():
             if blob is None:  # stored before signatures were kept (or a crash in between): make it now
                 found = store.find_by_id(article_id)
@@ -78,8 +79,13 @@ class NearDuplicates:
                 if len(parts) < MIN_SHINGLES:
                     continue
                 blob = to_bytes(minhash(parts))
-                store.set_signature(article_id, blob)
+                made.append((article_id, blob))
+                if len(made) >= 500:  # kept in batches: one transaction (and one server request) each
+                    store.set_signatures(made)
+                    made = []
             self.lsh.insert(article_id, from_bytes(blob))
+        if made:
+            store.set_signatures(made)
 
     def match(self, article_id: str, text: str, *, exclude: Iterable[str | None] = ()) -> tuple[str, float] | None:
         """The stored (or earlier in this run) article that `text` nearly copies, with its similarity;

@@ -258,13 +258,14 @@ class Store:
             cache.set_seq(self.catalogue, article_id, self.archive.update(article_id, {"also": also_json(rows)}))
         return added
 
-    def set_signature(self, article_id: str, minhash: bytes) -> None:
-        """Keep an article's MinHash signature, so near-duplicate detection survives reopening (on
-        the server too, without a new seq: another cache that lacks it makes its own)."""
-        self.catalogue.set_signature(article_id, minhash)
+    def set_signatures(self, signatures: Sequence[tuple[str, bytes]]) -> None:
+        """Keep articles' MinHash signatures, so near-duplicate detection survives reopening (on
+        the server too, without a new seq: another cache that lacks one makes its own)."""
+        self.catalogue.set_signatures(signatures)
         if self.archive is not None and self.archive.collection is not None:
             self.archive.collection.update(
-                ids=[article_id], metadatas=[{"minhash": base64.b64encode(minhash).decode()}]
+                ids=[article_id for article_id, _ in signatures],
+                metadatas=[{"minhash": base64.b64encode(blob).decode()} for _, blob in signatures],
             )
 
     # ---- reading -------------------------------------------------------------------------

@@ -228,8 +228,9 @@ class Catalogue:
             )
         return True
 
-    def set_signature(self, article_id: str, minhash: bytes) -> None:
-        self.db.execute("INSERT OR REPLACE INTO signatures VALUES (?,?)", (article_id, minhash))
+    def set_signatures(self, signatures: Sequence[tuple[str, bytes]]) -> None:
+        with self.transaction():  # one commit, not one per article (a 14k-article backfill took minutes)
+            self.db.executemany("INSERT OR REPLACE INTO signatures VALUES (?,?)", list(signatures))
 
     def chunk_texts(self, article_ids: Sequence[str], visible: bool) -> list[tuple[str, str]]:
         """(chunk id, text) of the chunks of these articles (only the visible ones with `visible`)."""
