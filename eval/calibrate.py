@@ -100,7 +100,7 @@ def main() -> None:
             if item["id"] in done:
                 rows.append(done[item["id"]])
                 continue
-            passages = [Passage(i + 1, f"p{i}", t, 0, len(t), title="", date="") for i, t in enumerate(item["docs"])]
+            passages = _passages(item["docs"])
             t0 = time.perf_counter()
             result = answer(item["question"], passages, llm=llm, embedder=embedder, options=AskOptions(judge=False))
             p = None
@@ -118,6 +118,11 @@ def main() -> None:
     windows(rows, {item["id"]: item for item in items})
 
 
+def _passages(docs: list[str]) -> list[Passage]:
+    """An item's paragraphs as numbered passages, with no title or date."""
+    return [Passage(i + 1, f"p{i}", t, 0, len(t), title="", date="") for i, t in enumerate(docs)]
+
+
 def windows(rows: list[dict], items: dict[str, dict]) -> None:
     """The 'stated together' check (qa/claims.py WINDOW) replayed on the recorded replies: the same
     grounding with windows of 1-4 sentences (0: the check off), refusals per kind, and Youden's J."""
@@ -125,8 +130,7 @@ def windows(rows: list[dict], items: dict[str, dict]) -> None:
     for window in (0, 1, 2, 3, 4):
         refused = {"A": 0, "U": 0}
         for row in rows:
-            docs = items[row["id"]]["docs"]
-            passages = [Passage(i + 1, f"p{i}", t, 0, len(t), title="", date="") for i, t in enumerate(docs)]
+            passages = _passages(items[row["id"]]["docs"])
             refused["A" if row["kind"] == "A" else "U"] += ground(
                 row["question"], row["raw"], passages, window=window
             ).refused

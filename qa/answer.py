@@ -44,18 +44,23 @@ def system_message(max_sentences: int = 3) -> dict[str, str]:
     return {"role": "system", "content": fill("answer_system", refusal=REFUSAL, max_sentences=max_sentences)}
 
 
-def build_messages(question: str, passages: Sequence[Passage], max_sentences: int = 3, today: str = "") -> Messages:
-    """Numbered passages inside delimiters the articles cannot know (a per-request tag); with
-    `today`, the date the question is asked on, so "this week" means the right week."""
-    tag, blocks = format_passages(passages, salt=question)
-    user = fill(
+def user_message(question: str, tag: str, blocks: str, today: str = "") -> dict[str, str]:
+    """The question after its passages (`blocks`, inside `tag`); with `today`, the date the question
+    is asked on, so "this week" means the right week."""
+    content = fill(
         "answer_user",
         tag=tag,
         passages=blocks,
         question=" ".join(question.split()),
         today=fill("today", date=today) + "\n\n" if today else "",
     )
-    return [system_message(max_sentences), {"role": "user", "content": user}]
+    return {"role": "user", "content": content}
+
+
+def build_messages(question: str, passages: Sequence[Passage], max_sentences: int = 3, today: str = "") -> Messages:
+    """Numbered passages inside delimiters the articles cannot know (a per-request tag), then the question."""
+    tag, blocks = format_passages(passages, salt=question)
+    return [system_message(max_sentences), user_message(question, tag, blocks, today)]
 
 
 def extract(
@@ -130,7 +135,17 @@ def answer(
     passages = list(passages)
     name = model_name(llm)
     if not passages:
-        return Answer(question, REFUSAL, [], [], name, refused=True, reason="no passage matched", timings=timings)
+        return Answer(
+            question,
+            REFUSAL,
+            [],
+            [],
+            name,
+            refused=True,
+            reason="no passage matched",
+            timings=timings,
+            language_note=language_note(question, []),
+        )
     if llm is None:
         grounded = ground_extract(question, extract(question, passages, embedder), passages)
         timings.total_ms = (time.perf_counter() - t0) * 1000
@@ -190,6 +205,7 @@ def _result(
         checks=grounded.checks,
         judge=grounded.judge,
         raw=raw,
+        language_note=language_note(question, passages),
     )
 
 
@@ -205,5 +221,4 @@ def ask(
     found = retrieve(question, library=library, options=options.retrieval)
     result = answer(question, found.passages, llm=llm, embedder=library.embedder, options=options, on_token=on_token)
     result.timings.retrieval_ms = found.ms
-    result.language_note = language_note(question, result.passages)
     return result

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from ..answer import user_message
 from ..llm import Messages
 from ..prompts import fill, format_passages
 from ..records import Passage
@@ -45,14 +46,7 @@ def unseen(found: Sequence[Passage], held: Sequence[Passage]) -> list[Passage]:
 def turn_message(question: str, new: Sequence[Passage], today: str = "") -> dict[str, str]:
     """The user message of one turn: the new passages (if any), then the question."""
     tag, blocks = format_passages(new, salt=question) if new else ("doc", fill("no_new_passages"))
-    content = fill(
-        "answer_user",
-        tag=tag,
-        passages=blocks,
-        question=" ".join(question.split()),
-        today=fill("today", date=today) + "\n\n" if today else "",
-    )
-    return {"role": "user", "content": content}
+    return user_message(question, tag, blocks, today)
 
 
 def next_prompt(

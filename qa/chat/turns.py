@@ -190,6 +190,7 @@ def ask_turn(
             )
             record(conversation, prompt, passages, result.raw)
         result.timings.retrieval_ms = found.ms
+        # the note reads the user's own words, not the search they were rewritten into
         result.language_note = language_note(question, result.passages)
     except KeyboardInterrupt:
         session.turns.append(

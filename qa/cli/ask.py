@@ -10,7 +10,6 @@ from rich.live import Live
 from rich.markdown import Markdown
 
 from ..errors import UsageError
-from ..language import language_note
 from ..library import ask_options, open_library
 from . import documents, views
 from ._help import Command
@@ -84,7 +83,6 @@ def ask(
                 )
         result.timings.retrieval_ms = found.ms
         result.timings.sources_ms = sources_ms
-        result.language_note = language_note(question, result.passages)
         if as_json:
             out.print_json(json.dumps(documents.answer_json(result)))
             return
