@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
-import json
 import os
 import platform
 import shlex
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import unquote, urlparse
 
+from .install import install_command
 from .settings import Settings
 from .store import Store
 
@@ -35,33 +33,6 @@ def _version(dist: str) -> str:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
         return ""
-
-
-def _installed_from(distribution: str) -> dict:
-    """What pip recorded of where qa came from (direct_url.json), from whichever copy of its metadata
-    has it (a checkout also holds a qa.egg-info without it); {} when it came from a package index."""
-    for found in importlib.metadata.distributions(name=distribution):
-        try:
-            recorded = json.loads(found.read_text("direct_url.json") or "{}")
-        except ValueError:
-            continue
-        if recorded.get("url"):
-            return recorded
-    return {}
-
-
-def install_command(extra: str, distribution: str = "qa") -> str:
-    """The pip command that adds `extra` to qa as it was installed: from a checkout (editable), a
-    wheel or other file, or a package index. Run with this Python, so it lands in the right place."""
-    pip = f"{shlex.quote(sys.executable)} -m pip install"
-    recorded = _installed_from(distribution)
-    url = urlparse(recorded.get("url", ""))
-    where = unquote(url.path) if url.scheme == "file" else recorded.get("url", "")
-    if not where:
-        return f"{pip} {shlex.quote(f'{distribution}[{extra}]')}"
-    if recorded.get("dir_info", {}).get("editable"):
-        return f"{pip} -e {shlex.quote(f'{where}[{extra}]')}"
-    return f"{pip} {shlex.quote(f'{where}[{extra}]')}"  # the same wheel (or folder) again, with the extra
 
 
 def _run(component: str, dist: str, probe: Callable[[], str]) -> Check:

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .errors import QAError
+from .install import install_command
 
 MINILM = "all-MiniLM-L6-v2-int8"
 
@@ -34,7 +35,7 @@ def _package_file(package: str, *parts: str) -> Path:
     spec = importlib.util.find_spec(package)  # locate without importing the package
     if spec is None or not spec.submodule_search_locations:
         raise QAError(
-            f"The embedding model package {package!r} is not installed; run `pip install -e .` (or `make demo`)."
+            f"The embedding model package {package!r} is not installed; install qa again: {install_command()}"
         )
     path = Path(next(iter(spec.submodule_search_locations)), *parts)
     if not path.is_file():

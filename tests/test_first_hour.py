@@ -227,3 +227,17 @@ def test_a_loader_that_breaks_fails_its_files_only(cli, monkeypatch, sample_dir)
     plain = cli("ingest", sample_dir)
     lines = [line for line in plain.stderr.splitlines() if line.startswith("failed")]
     assert len(lines) == 3 and all("ImportError" in line for line in lines)
+
+
+def test_a_missing_model_package_is_told_the_install_command_for_how_qa_was_installed(monkeypatch):
+    """Not `pip install -e '.[local]'`, which means nothing outside a checkout (a wheel install met it)."""
+    from dataclasses import replace
+
+    from qa.errors import QAError
+    from qa.install import install_command
+    from qa.llm import local
+
+    broken = replace(local.QWEN, parts=(("no_such_model_package_part1", "data/part01.bin"),))
+    with pytest.raises(QAError) as raised:
+        local._part_path("no_such_model_package_part1", "data/part01.bin", broken)
+    assert install_command("local") in str(raised.value) and "-e '.[local]'" not in str(raised.value)

