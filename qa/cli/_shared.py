@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 import typer
 from rich.console import Console
 from rich.markdown import Markdown
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -187,7 +188,7 @@ def load_llm(settings: Settings, *, fallback: bool = True) -> LLM | None:
         if not fallback or not (spec == "local" or spec.startswith("local:")):
             raise
         err.print(
-            f"[yellow]The local model is not available: {exc}\nAnswering with the extractive backend "
+            f"[yellow]The local model is not available: {escape(str(exc))}\nAnswering with the extractive backend "
             "(cited sentences, no model).[/yellow]",
             soft_wrap=True,
         )
