@@ -94,7 +94,9 @@ def load_settings(overrides: dict[str, object] | None = None, environ: dict[str,
     home = Path(env.get("QA_HOME") or default_home()).expanduser()
     if overrides and overrides.get("home"):
         home = Path(str(overrides["home"])).expanduser()
-    settings = Settings(home=home)
+    # a relative QA_HOME means relative to where the command runs; absolute from here on, so the
+    # processes qa starts elsewhere (the background engine runs in its own folder) find it too
+    settings = Settings(home=home.absolute())
     known = {f.name: getattr(settings, f.name) for f in fields(settings)}
     values: dict[str, object] = {}
 

@@ -260,3 +260,13 @@ def test_engine_commands_with_nothing_running(home):
     assert wrong.exit_code == 2 and "local" in wrong.stderr
     row = next(c for c in stack_checks(load_settings()) if c.component.startswith("engine process"))
     assert row.ok and row.detail.startswith("not running")  # stopped is normal, not a failure
+
+
+def test_a_relative_data_directory_is_made_absolute(monkeypatch, tmp_path):
+    """`make demo` sets QA_HOME=.qa-demo; the engine, started in its own folder, must still find its files."""
+    from qa.settings import load_settings
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("QA_HOME", ".qa-demo")
+    settings = load_settings()
+    assert settings.home == tmp_path / ".qa-demo" and settings.engine_dir.is_absolute()
